@@ -1,0 +1,169 @@
+package file
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/pkg/config/validation"
+)
+
+// Problem is one document that could not be used, or was used with a warning.
+type Problem struct {
+	File     string
+	Document int // 1-based index of the document in the file
+	// Object is "Kind namespace/name" when the document got that far.
+	Object  string
+	Err     error
+	Warning bool
+}
+
+func (p Problem) Error() string {
+	loc := fmt.Sprintf("%s#%d", p.File, p.Document)
+	if p.Object != "" {
+		loc += " " + p.Object
+	}
+	if p.Warning {
+		return loc + ": warning: " + p.Err.Error()
+	}
+	return loc + ": " + p.Err.Error()
+}
+
+// Result is what a load produced: the usable configs and the problems.
+type Result struct {
+	Configs  []*config.Config
+	Problems []Problem
+}
+
+// Errors returns the problems that made a document unusable.
+func (r *Result) Errors() []Problem {
+	var out []Problem
+	for _, p := range r.Problems {
+		if !p.Warning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Options tune a load.
+type Options struct {
+	// Skip lists file paths not to read (the proxy and mesh files of a case directory).
+	Skip []string
+	// DefaultNamespace is given to namespaced objects without one ("default").
+	DefaultNamespace string
+}
+
+// LoadDir reads every *.yaml and *.yml file directly in dir, in name order.
+func LoadDir(dir string, opts Options) (*Result, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	skip := map[string]bool{}
+	for _, s := range opts.Skip {
+		if abs, err := filepath.Abs(s); err == nil {
+			skip[abs] = true
+		}
+	}
+	var files []string
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if abs, err := filepath.Abs(p); err == nil && skip[abs] {
+			continue
+		}
+		files = append(files, p)
+	}
+	sort.Strings(files)
+	res := &Result{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{File: f, Err: err})
+			continue
+		}
+		res.add(ParseFile(f, b, opts))
+	}
+	return res, nil
+}
+
+func (r *Result) add(o *Result) {
+	r.Configs = append(r.Configs, o.Configs...)
+	r.Problems = append(r.Problems, o.Problems...)
+}
+
+var separator = regexp.MustCompile(`(?m)^---\s*$`)
+
+// ParseFile decodes and validates every document of one file.
+func ParseFile(name string, data []byte, opts Options) *Result {
+	res := &Result{}
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	for i, doc := range separator.Split(string(data), -1) {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		c, warnings, err := parseDocument([]byte(doc), opts)
+		p := Problem{File: name, Document: i + 1}
+		if c != nil {
+			p.Object = c.String()
+			c.Source = fmt.Sprintf("%s#%d", name, i+1)
+		}
+		for _, w := range warnings {
+			wp := p
+			wp.Err, wp.Warning = fmt.Errorf("%s", w), true
+			res.Problems = append(res.Problems, wp)
+		}
+		if err != nil {
+			p.Err = err
+			res.Problems = append(res.Problems, p)
+			continue
+		}
+		res.Configs = append(res.Configs, c)
+	}
+	return res
+}
+
+func stripComments(doc string) string {
+	var b bytes.Buffer
+	for _, l := range strings.Split(doc, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func parseDocument(doc []byte, opts Options) (*config.Config, []string, error) {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("malformed YAML: %w", err)
+	}
+	c, err := schema.Decode(js)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s := schema.ByKind(c.Kind); s.Namespaced && c.Namespace == "" {
+		c.Namespace = opts.DefaultNamespace
+		setObjectNamespace(c)
+	}
+	warnings, err := validation.Validate(c)
+	if err != nil {
+		return c, warnings, err
+	}
+	return c, warnings, nil
+}

@@ -1,0 +1,249 @@
+package model
+
+import (
+	"sort"
+	"strings"
+
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+)
+
+// Options are the settings a PushContext is built with; parsed once by bootstrap.
+type Options struct {
+	// DomainSuffix is the Kubernetes cluster domain ("cluster.local").
+	DomainSuffix string
+	// ClusterID names the local cluster ("Kubernetes").
+	ClusterID string
+}
+
+// DefaultOptions are istiod's defaults.
+func DefaultOptions() Options { return Options{DomainSuffix: "cluster.local", ClusterID: "Kubernetes"} }
+
+// PushContext is an immutable snapshot of the mesh, indexed for generation. Each index is
+// its own type built from the Store; generators only read it.
+type PushContext struct {
+	Mesh    *meshv1alpha1.MeshConfig
+	Options Options
+
+	services         *serviceIndex
+	endpoints        *endpointIndex
+	workloads        *workloadIndex
+	virtualServices  *virtualServiceIndex
+	destinationRules *destinationRuleIndex
+	sidecars         *sidecarIndex
+	authn            *authnIndex
+
+	exportDefaults exportDefaults
+	// Errors are the problems found in the inputs while indexing (invalid references,
+	// conflicts); each names the object it concerns. Indexing carries on past them.
+	Errors []error
+}
+
+type exportDefaults struct {
+	service, virtualService, destinationRule map[string]bool
+}
+
+// NewPushContext indexes everything in store. It is the full ("cold") build.
+func NewPushContext(store *Store, mesh *meshv1alpha1.MeshConfig, opts Options) *PushContext {
+	pc := &PushContext{Mesh: mesh, Options: opts}
+	pc.exportDefaults = exportDefaults{
+		service:         ExportSet(mesh.GetDefaultServiceExportTo()),
+		virtualService:  ExportSet(mesh.GetDefaultVirtualServiceExportTo()),
+		destinationRule: ExportSet(mesh.GetDefaultDestinationRuleExportTo()),
+	}
+	pc.workloads = buildWorkloadIndex(store, opts)
+	pc.workloads.trustDomain = pc.TrustDomain()
+	pc.services, pc.endpoints = buildServices(store, pc.workloads, opts, &pc.Errors)
+	pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.Errors)
+	pc.destinationRules = buildDestinationRuleIndex(store, pc, &pc.Errors)
+	pc.sidecars = buildSidecarIndex(store, mesh.GetRootNamespace())
+	pc.authn = buildAuthnIndex(store, mesh.GetRootNamespace())
+	return pc
+}
+
+// RootNamespace is the mesh config root namespace (istio-system by default).
+func (pc *PushContext) RootNamespace() string { return pc.Mesh.GetRootNamespace() }
+
+// TrustDomain is the mesh trust domain (cluster.local by default).
+func (pc *PushContext) TrustDomain() string {
+	if td := pc.Mesh.GetTrustDomain(); td != "" {
+		return td
+	}
+	return "cluster.local"
+}
+
+// Services returns every service in the mesh, in istiod's order (oldest first, then by
+// hostname, then namespace).
+func (pc *PushContext) Services() []*Service { return pc.services.all }
+
+// ServiceForHostname returns the service with hostname h as the proxy sees it, or nil.
+func (pc *PushContext) ServiceForHostname(p *Proxy, h host.Name) *Service {
+	if p != nil && p.SidecarScope != nil {
+		if s := p.SidecarScope.ServiceForHostname(h); s != nil {
+			return s
+		}
+	}
+	byNS := pc.services.byHost[h]
+	if p != nil {
+		if s := byNS[p.ConfigNamespace]; s != nil {
+			return s
+		}
+	}
+	var nss []string
+	for ns, s := range byNS {
+		if p == nil || pc.IsServiceVisible(s, p.ConfigNamespace) {
+			nss = append(nss, ns)
+		}
+	}
+	if len(nss) == 0 {
+		return nil
+	}
+	sort.Strings(nss)
+	return byNS[nss[0]]
+}
+
+// ServicesByHostname returns the services with hostname h, keyed by namespace.
+func (pc *PushContext) ServicesByHostname(h host.Name) map[string]*Service {
+	return pc.services.byHost[h]
+}
+
+// IsServiceVisible reports whether s is exported to namespace ns.
+func (pc *PushContext) IsServiceVisible(s *Service, ns string) bool {
+	return s.VisibleTo(ns, pc.exportDefaults.service)
+}
+
+// servicesExportedTo returns the services visible from namespace ns, in Services() order.
+func (pc *PushContext) servicesExportedTo(ns string) []*Service {
+	out := make([]*Service, 0, len(pc.services.all))
+	for _, s := range pc.services.all {
+		if pc.IsServiceVisible(s, ns) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Endpoints returns the endpoints of svc serving its port number port, in a stable order.
+// Endpoints are per service object (hostname and namespace).
+func (pc *PushContext) Endpoints(svc *Service, port int) []*Endpoint {
+	sp := svc.Port(port)
+	if sp == nil {
+		return nil
+	}
+	var out []*Endpoint
+	for _, e := range pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}] {
+		if e.ServicePortName == sp.Name || (e.ServicePortName == "" && e.ServicePort == port) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ServiceAccounts returns the sorted, distinct SPIFFE identities that back svc: those
+// declared on it and those of its endpoints. Cluster SAN matching uses them.
+func (pc *PushContext) ServiceAccounts(svc *Service) []string {
+	set := map[string]bool{}
+	for _, sa := range svc.ServiceAccounts {
+		set[sa] = true
+	}
+	for _, e := range pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}] {
+		if e.ServiceAccount != "" {
+			set[e.ServiceAccount] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for sa := range set {
+		out = append(out, sa)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Pod returns the Pod with the given IP, or nil.
+func (pc *PushContext) Pod(ip string) *corev1.Pod { return pc.workloads.podsByIP[ip] }
+
+// Node returns the named Node, or nil.
+func (pc *PushContext) Node(name string) *corev1.Node { return pc.workloads.nodes[name] }
+
+// InitProxy completes p from the mesh: workload labels, identity and locality from its Pod,
+// the services it serves, and its SidecarScope.
+func (pc *PushContext) InitProxy(p *Proxy) {
+	var pod *corev1.Pod
+	for _, ip := range p.IPAddresses {
+		if pod = pc.workloads.podsByIP[ip]; pod != nil {
+			break
+		}
+	}
+	if pod != nil {
+		if len(p.Labels) == 0 {
+			p.Labels = pod.Labels
+		}
+		if p.ServiceAccount == "" {
+			p.ServiceAccount = spiffeID(pc.TrustDomain(), pod.Namespace, serviceAccountName(pod))
+		}
+		if p.Locality == (Locality{}) {
+			p.Locality = pc.workloads.podLocality(pod)
+		}
+	}
+	p.ServiceTargets = pc.serviceTargets(p, pod)
+	p.SidecarScope = pc.SidecarScopeFor(p)
+}
+
+// serviceTargets finds the service ports whose selectors select the proxy's workload.
+func (pc *PushContext) serviceTargets(p *Proxy, pod *corev1.Pod) []ServiceTarget {
+	var out []ServiceTarget
+	ips := map[string]bool{}
+	for _, ip := range p.IPAddresses {
+		ips[ip] = true
+	}
+	for _, s := range pc.services.all {
+		if s.Namespace != p.ConfigNamespace {
+			continue
+		}
+		for _, e := range pc.endpoints.byService[serviceKey{s.Hostname, s.Namespace}] {
+			if !ips[e.Address] {
+				continue
+			}
+			sp := s.PortByName(e.ServicePortName)
+			if sp == nil {
+				sp = s.Port(e.ServicePort)
+			}
+			if sp != nil && !hasTarget(out, s, sp) {
+				out = append(out, ServiceTarget{Service: s, Port: sp, TargetPort: e.EndpointPort})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].TargetPort < out[j].TargetPort })
+	return out
+}
+
+func hasTarget(ts []ServiceTarget, s *Service, p *Port) bool {
+	for _, t := range ts {
+		if t.Service == s && t.Port == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolveShortname turns a host as written in config in namespace ns into a hostname:
+// "reviews" becomes reviews.ns.svc.<domain>; names with a dot and wildcards are kept.
+func ResolveShortname(h, ns, domainSuffix string) host.Name {
+	if len(h) == 0 || strings.Contains(h, ".") || h == "*" || strings.HasPrefix(h, "*") {
+		return host.Name(h)
+	}
+	return host.Name(h + "." + ns + ".svc." + domainSuffix)
+}
+
+func spiffeID(trustDomain, ns, sa string) string {
+	return "spiffe://" + trustDomain + "/ns/" + ns + "/sa/" + sa
+}
+
+func serviceAccountName(pod *corev1.Pod) string {
+	if pod.Spec.ServiceAccountName != "" {
+		return pod.Spec.ServiceAccountName
+	}
+	return "default"
+}

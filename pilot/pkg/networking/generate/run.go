@@ -1,0 +1,109 @@
+package generate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/config/file"
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+)
+
+// Request names the inputs of an offline generation.
+type Request struct {
+	ConfigDir string
+	ProxyFile string
+	MeshFile  string // optional
+	Options   model.Options
+}
+
+// Result is an offline generation's output and the input problems met on the way.
+type Result struct {
+	Output   *Output
+	Problems []file.Problem
+	Push     *model.PushContext
+}
+
+// Run loads the config directory and mesh config, indexes them and generates for the
+// proxy. Unusable documents are reported in Problems and skipped; only unreadable inputs
+// (missing directory, bad proxy or mesh file) are errors.
+func Run(req Request) (*Result, error) {
+	if req.Options.DomainSuffix == "" {
+		req.Options = model.DefaultOptions()
+	}
+	spec, err := LoadProxySpec(req.ProxyFile)
+	if err != nil {
+		return nil, err
+	}
+	meshConfig, err := mesh.Load(req.MeshFile)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := file.LoadDir(req.ConfigDir, file.Options{Skip: []string{req.ProxyFile, req.MeshFile}})
+	if err != nil {
+		return nil, err
+	}
+	store := model.NewStore()
+	for _, c := range loaded.Configs {
+		store.Set(c)
+	}
+	pc := model.NewPushContext(store, meshConfig, req.Options)
+	p, err := spec.Proxy()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", req.ProxyFile, err)
+	}
+	pc.InitProxy(p)
+	return &Result{Output: ForProxy(pc, p, spec.Listeners), Problems: loaded.Problems, Push: pc}, nil
+}
+
+// JSON renders the output as ../shared/oracle does: each resource in protojson with proto
+// field names, plus the sorted names of each type.
+func (o *Output) JSON() ([]byte, error) {
+	type doc struct {
+		Clusters  []json.RawMessage   `json:"clusters"`
+		Listeners []json.RawMessage   `json:"listeners"`
+		Routes    []json.RawMessage   `json:"routes"`
+		Endpoints []json.RawMessage   `json:"endpoints"`
+		Names     map[string][]string `json:"names"`
+	}
+	d := doc{Names: map[string][]string{}}
+	var err error
+	add := func(dst *[]json.RawMessage, kind, name string, m proto.Message) {
+		b, e := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+		if e != nil && err == nil {
+			err = e
+		}
+		*dst = append(*dst, b)
+		d.Names[kind] = append(d.Names[kind], name)
+	}
+	for _, c := range o.Clusters {
+		add(&d.Clusters, "clusters", c.GetName(), c)
+	}
+	for _, l := range o.Listeners {
+		add(&d.Listeners, "listeners", l.GetName(), l)
+	}
+	for _, r := range o.Routes {
+		add(&d.Routes, "routes", r.GetName(), r)
+	}
+	for _, e := range o.Endpoints {
+		add(&d.Endpoints, "endpoints", e.GetClusterName(), e)
+	}
+	for _, v := range d.Names {
+		sort.Strings(v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

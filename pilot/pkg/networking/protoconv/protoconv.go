@@ -1,0 +1,30 @@
+// Package protoconv wraps proto messages for xDS: Any for typed_config, and TypedStruct for
+// Istio's extension filters whose protos Envoy knows but go-control-plane does not ship.
+package protoconv
+
+import (
+	udpav1 "github.com/cncf/xds/go/udpa/type/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// MessageToAny wraps m in an Any. It panics only if m cannot be marshalled, which for the
+// generated messages Sextant builds is a programming error.
+func MessageToAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic("protoconv: " + err.Error())
+	}
+	return a
+}
+
+// TypedStruct wraps a JSON-like value as udpa.type.v1.TypedStruct with the given type URL,
+// inside an Any, as istiod does for istio.* filters.
+func TypedStruct(typeURL string, value map[string]any) *anypb.Any {
+	v, err := structpb.NewStruct(value)
+	if err != nil {
+		panic("protoconv: " + err.Error())
+	}
+	return MessageToAny(&udpav1.TypedStruct{TypeUrl: typeURL, Value: v})
+}
