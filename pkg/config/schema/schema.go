@@ -3,7 +3,9 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -178,7 +180,18 @@ type object struct {
 	Spec       json.RawMessage   `json:"spec"`
 }
 
-// Decode turns one JSON manifest into a Config. The spec of an Istio kind is decoded with
+var protoErrorNoise = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+
+// cleanProtoError drops protojson's "proto: (line 1:22):" prefix: positions in the
+// re-encoded spec JSON mean nothing to someone reading their YAML.
+func cleanProtoError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\u00a0", " ")
+	return protoErrorNoise.ReplaceAllString(msg, "")
+}
+
+// Decode turns one JSON manifest into a Config. When the envelope parses but the rest does
+// not, it returns the Config (metadata only) along with the error, so callers can name the
+// object. The spec of an Istio kind is decoded with
 // protojson, so unknown fields and wrongly typed values are errors naming the field.
 func Decode(data []byte) (*config.Config, error) {
 	var o object
@@ -204,7 +217,7 @@ func Decode(data []byte) (*config.Config, error) {
 		CreationTimestamp: o.Metadata.CreationTimestamp.Time,
 	}}
 	if c.Name == "" {
-		return nil, fmt.Errorf("%s: metadata.name is required", o.Kind)
+		return c, fmt.Errorf("metadata.name is required")
 	}
 	spec := s.newSpec()
 	if s.Istio {
@@ -213,10 +226,10 @@ func Decode(data []byte) (*config.Config, error) {
 			raw = []byte("{}")
 		}
 		if err := (protojson.UnmarshalOptions{}).Unmarshal(raw, spec.(proto.Message)); err != nil {
-			return nil, fmt.Errorf("%s %s/%s: spec: %w", o.Kind, c.Namespace, c.Name, err)
+			return c, fmt.Errorf("spec: %s", cleanProtoError(err))
 		}
 	} else if err := json.Unmarshal(data, spec); err != nil {
-		return nil, fmt.Errorf("%s %s/%s: %w", o.Kind, c.Namespace, c.Name, err)
+		return c, err
 	}
 	c.Spec = spec
 	return c, nil

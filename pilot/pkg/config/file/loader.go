@@ -118,7 +118,7 @@ func ParseFile(name string, data []byte, opts Options) *Result {
 		}
 		c, warnings, err := parseDocument([]byte(doc), opts)
 		p := Problem{File: name, Document: i + 1}
-		if c != nil {
+		if c != nil && c.Name != "" {
 			p.Object = c.String()
 			c.Source = fmt.Sprintf("%s#%d", name, i+1)
 		}
@@ -155,7 +155,7 @@ func parseDocument(doc []byte, opts Options) (*config.Config, []string, error) {
 	}
 	c, err := schema.Decode(js)
 	if err != nil {
-		return nil, nil, err
+		return c, nil, err
 	}
 	if s := schema.ByKind(c.Kind); s.Namespaced && c.Namespace == "" {
 		c.Namespace = opts.DefaultNamespace
