@@ -130,6 +130,7 @@ func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) 
 	}
 	buildServiceEntries(store, w, opts, add, errs)
 	sortServices(si.all)
+	resolveAliases(si.all)
 	for k, eps := range ei.byService {
 		sortEndpoints(eps)
 		ei.byService[k] = eps
@@ -199,7 +200,7 @@ func kubeService(c *config.Config, opts Options) *Service {
 	}
 	switch {
 	case ks.Spec.Type == corev1.ServiceTypeExternalName:
-		s.Resolution, s.MeshExternal, s.ExternalName = DNSLB, true, ks.Spec.ExternalName
+		s.Resolution, s.ExternalName = Alias, ks.Spec.ExternalName
 		s.DefaultAddress = "0.0.0.0"
 	case ks.Spec.ClusterIP == corev1.ClusterIPNone:
 		s.Resolution, s.Headless, s.DefaultAddress = Passthrough, true, "0.0.0.0"
@@ -314,4 +315,42 @@ func (w *workloadIndex) trustDomainOr() string {
 		return w.trustDomain
 	}
 	return "cluster.local"
+}
+
+// resolveAliases records on each service the ExternalName services that resolve to it,
+// following chains of aliases and ignoring loops (Kubernetes answers NXDOMAIN for those).
+func resolveAliases(all []*Service) {
+	target := map[host.Name]host.Name{}
+	var aliases []*Service
+	for _, s := range all {
+		if s.Resolution == Alias {
+			target[s.Hostname] = host.Name(s.ExternalName)
+			aliases = append(aliases, s)
+		}
+	}
+	if len(aliases) == 0 {
+		return
+	}
+	byHost := map[host.Name][]*Service{}
+	for _, s := range all {
+		if s.Resolution != Alias {
+			byHost[s.Hostname] = append(byHost[s.Hostname], s)
+		}
+	}
+	for _, a := range aliases {
+		t, seen := target[a.Hostname], map[host.Name]bool{a.Hostname: true}
+		for {
+			next, isAlias := target[t]
+			if !isAlias || seen[t] {
+				break
+			}
+			seen[t], t = true, next
+		}
+		if _, loop := target[t]; loop {
+			continue
+		}
+		for _, s := range byHost[t] {
+			s.Aliases = append(s.Aliases, NamespacedHostname{Hostname: a.Hostname, Namespace: a.Namespace})
+		}
+	}
 }

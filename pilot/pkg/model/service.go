@@ -18,6 +18,9 @@ const (
 	DNSLB                             // STRICT_DNS
 	DNSRoundRobinLB                   // LOGICAL_DNS
 	Passthrough                       // ORIGINAL_DST
+	// Alias is a Kubernetes ExternalName service: no cluster of its own, its hostname is
+	// an alias of the service it names (see Service.Aliases).
+	Alias
 )
 
 // Registry names where a service came from.
@@ -28,6 +31,12 @@ const (
 	Kubernetes Registry = "Kubernetes"
 	External   Registry = "External" // ServiceEntry
 )
+
+// NamespacedHostname is a hostname in a namespace.
+type NamespacedHostname struct {
+	Hostname  host.Name
+	Namespace string
+}
 
 // Port is one port of a service.
 type Port struct {
@@ -69,6 +78,9 @@ type Service struct {
 	Headless bool
 	// ExternalName is the target of a Kubernetes ExternalName service.
 	ExternalName string
+	// Aliases are the ExternalName services that resolve (possibly through other aliases)
+	// to this service: their hostnames reach it too.
+	Aliases []NamespacedHostname
 	// K8sPortTargets maps a Kubernetes service port to its numeric targetPort, when known.
 	TargetPorts map[int]int
 	// CreationTime orders services when several claim one hostname.
