@@ -1,0 +1,328 @@
+package xds
+
+import (
+	"context"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/xds/debounce"
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+// fakeClusters is a controllable cluster generator: the protocol tests care about what is
+// sent when, not what it says.
+type fakeClusters struct {
+	mu       sync.Mutex
+	clusters map[string]time.Duration // name -> connect timeout
+	calls    int
+}
+
+func (f *fakeClusters) set(name string, timeout time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if timeout < 0 {
+		delete(f.clusters, name)
+		return
+	}
+	f.clusters[name] = timeout
+}
+
+func (f *fakeClusters) Generate(_ *model.PushContext, _ *model.Proxy, names []string, _ *model.PushRequest) ([]Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []Resource
+	for n, t := range f.clusters {
+		if len(names) == 0 || want[n] {
+			out = append(out, Resource{Name: n, Message: &clusterv3.Cluster{Name: n, ConnectTimeout: durationpb.New(t)}})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+type env struct {
+	t      *testing.T
+	server *Server
+	gen    *fakeClusters
+	conn   *grpc.ClientConn
+}
+
+func newEnv(t *testing.T, mutate func(*Options)) *env {
+	t.Helper()
+	gen := &fakeClusters{clusters: map[string]time.Duration{"a": time.Second, "b": time.Second}}
+	opts := Options{Debounce: debounce.Options{After: time.Millisecond, Max: 10 * time.Millisecond, EDSDebounce: true}, ControlPlaneID: "istiod-test"}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	s := NewServer(model.NewStore(), mesh.Default(), map[string]Generator{ClusterType: gen, EndpointType: gen}, opts)
+	lis := bufconn.Listen(1 << 20)
+	g := grpc.NewServer()
+	s.Register(g)
+	stop := make(chan struct{})
+	s.Start(stop)
+	go func() { _ = g.Serve(lis) }()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(stop)
+		_ = conn.Close()
+		g.Stop()
+	})
+	return &env{t: t, server: s, gen: gen, conn: conn}
+}
+
+var node = &corev3.Node{Id: "sidecar~10.1.1.1~app-1.default~default.svc.cluster.local"}
+
+func (e *env) sotw(ctx context.Context) discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient {
+	e.t.Helper()
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(e.conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// responses reads a stream on one goroutine into a channel, so tests can wait for a
+// response or for its absence without losing messages.
+func responses[T any](f func() (T, error)) chan T {
+	ch := make(chan T, 100)
+	go func() {
+		for {
+			v, err := f()
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- v
+		}
+	}()
+	return ch
+}
+
+// recv waits for one response.
+func recv[T any](t *testing.T, ch chan T) T {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		if !ok {
+			t.Fatal("stream closed")
+		}
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("no response")
+	}
+	var zero T
+	return zero
+}
+
+// noResponse asserts nothing arrives for a while.
+func noResponse(t *testing.T, ch chan *discoveryv3.DiscoveryResponse) {
+	t.Helper()
+	select {
+	case r, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected response: nonce %s, %d resources", r.Nonce, len(r.Resources))
+		}
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func (e *env) push(keys ...config.Key) {
+	r := &model.PushRequest{Full: true, ConfigsUpdated: map[config.Key]struct{}{}}
+	for _, k := range keys {
+		r.ConfigsUpdated[k] = struct{}{}
+	}
+	e.server.ConfigUpdate(r)
+}
+
+func (e *env) connection() *Connection {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if cs := e.server.Connections(); len(cs) == 1 {
+			return cs[0]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("want one connection, have %d", len(e.server.Connections()))
+	return nil
+}
+
+var vsKey = config.Key{Kind: schema.VirtualService, Namespace: "default", Name: "vs"}
+
+func TestSotWFirstRequestAnsweredAndACKRecorded(t *testing.T) {
+	e := newEnv(t, nil)
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	resp := recv(t, rs)
+	if len(resp.Resources) != 2 || resp.Nonce == "" || !strings.Contains(resp.GetControlPlane().GetIdentifier(), `"ID":"istiod-test"`) {
+		t.Fatalf("response = %d resources, nonce %q, control plane %q", len(resp.Resources), resp.Nonce, resp.GetControlPlane().GetIdentifier())
+	}
+	w := e.connection().Watched()[ClusterType]
+	if w.Synced() {
+		t.Error("synced before the client ACKed: the first request's (empty) nonce is not an ACK")
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { w := e.connection().Watched()[ClusterType]; return w.Synced() })
+	noResponse(t, rs) // an ACK is not answered
+}
+
+func TestSotWNACKIsRecordedAndTheSameConfigNeverResent(t *testing.T) {
+	e := newEnv(t, nil)
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	resp := recv(t, rs)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: resp.Nonce,
+		ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: "bad cluster a"}})
+	waitFor(t, func() bool { return e.connection().Watched()[ClusterType].LastNACK == "bad cluster a" })
+	// Pushes that regenerate the rejected config send nothing: no NACK storm.
+	for i := 0; i < 3; i++ {
+		e.push(vsKey)
+	}
+	noResponse(t, rs)
+	// New config is sent, and its ACK clears the NACK.
+	e.gen.set("a", 2*time.Second)
+	e.push(vsKey)
+	next := recv(t, rs)
+	if next.Nonce == resp.Nonce {
+		t.Fatal("nonce reused")
+	}
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: next.Nonce})
+	waitFor(t, func() bool {
+		w := e.connection().Watched()[ClusterType]
+		return w.Synced() && w.LastNACK == ""
+	})
+}
+
+func TestSotWStaleNonceIgnoredAndSubscriptionChangesAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: EndpointType, ResourceNames: []string{"a"}})
+	first := recv(t, rs)
+	if len(first.Resources) != 1 {
+		t.Fatalf("resources = %d, want only the subscribed one", len(first.Resources))
+	}
+	e.gen.set("a", 3*time.Second)
+	e.push(vsKey)
+	second := recv(t, rs)
+	// An ACK of the superseded response is stale: ignored, the state stays unsynced.
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResponseNonce: first.Nonce, ResourceNames: []string{"a"}})
+	time.Sleep(50 * time.Millisecond)
+	if w := e.connection().Watched()[EndpointType]; w.Synced() {
+		t.Fatal("stale nonce counted as an ACK")
+	}
+	// Subscribing to more names is answered.
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResponseNonce: second.Nonce, ResourceNames: []string{"a", "b"}})
+	third := recv(t, rs)
+	if len(third.Resources) != 2 {
+		t.Fatalf("resources = %d after subscribing to b", len(third.Resources))
+	}
+}
+
+func TestReconnectGetsAFreshConnection(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	st := e.sotw(ctx)
+	rs := responses(st.Recv)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	recv(t, rs)
+	old := e.connection()
+	cancel()
+	waitFor(t, func() bool { return len(e.server.Connections()) == 0 })
+	st2 := e.sotw(t.Context())
+	rs2 := responses(st2.Recv)
+	// A reconnecting Envoy sends the nonce it last saw: the new connection answers anyway.
+	_ = st2.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType, ResponseNonce: "stale-from-before"})
+	if r := recv(t, rs2); len(r.Resources) != 2 {
+		t.Fatalf("resources = %d", len(r.Resources))
+	}
+	if e.connection().ID == old.ID {
+		t.Error("connection id reused")
+	}
+}
+
+func TestNewStreamsAreRateLimited(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RequestsPerSecond = 0.5 })
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	recv(t, rs)
+	// The next slot is 2s away: a stream whose deadline is sooner is refused at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	st2 := e.sotw(ctx)
+	_ = st2.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	_, err := st2.Recv()
+	if c := grpcstatus.Code(err); c != codes.ResourceExhausted && c != codes.DeadlineExceeded {
+		t.Fatalf("second stream: %v, want it refused by the rate limit", err)
+	}
+}
+
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.SendTimeout = 100 * time.Millisecond })
+	// Large responses fill the HTTP/2 flow-control window of a client that never reads.
+	for i := 0; i < 400; i++ {
+		e.gen.set(strings.Repeat("x", 4000)+itoaVersion(uint64(i)), time.Second)
+	}
+	st := e.sotw(t.Context())
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	c := e.connection()
+	for i := 0; i < 20; i++ {
+		e.gen.set("a", time.Duration(i+2)*time.Second)
+		e.push(vsKey)
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("slow consumer still connected")
+	}
+	if n := len(e.server.Connections()); n != 0 {
+		t.Errorf("%d connections left", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,181 @@
+package xds
+
+import (
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+)
+
+// DeltaAggregatedResources serves an incremental (Delta) ADS stream.
+func (s *Server) DeltaAggregatedResources(srv discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	st := &stream[*discoveryv3.DeltaDiscoveryRequest]{
+		s:     s,
+		ctx:   srv.Context(),
+		recv:  srv.Recv,
+		node:  func(r *discoveryv3.DeltaDiscoveryRequest) *corev3.Node { return r.GetNode() },
+		delta: true,
+		handle: func(c *Connection, r *discoveryv3.DeltaDiscoveryRequest) error {
+			return s.handleDelta(c, srv, r)
+		},
+		push: func(c *Connection, req *model.PushRequest) error {
+			return s.pushDelta(c, srv, req)
+		},
+	}
+	return st.run()
+}
+
+type deltaSender interface {
+	Send(*discoveryv3.DeltaDiscoveryResponse) error
+}
+
+// handleDelta applies one request: subscription changes always apply; a NACK is recorded;
+// an ACK of the latest nonce is recorded; new subscriptions are answered.
+func (s *Server) handleDelta(c *Connection, srv deltaSender, r *discoveryv3.DeltaDiscoveryRequest) error {
+	typeURL := r.GetTypeUrl()
+	c.mu.Lock()
+	w := c.watched[typeURL]
+	first := w == nil
+	if first {
+		w = &Watched{TypeURL: typeURL, sent: map[string]uint64{}}
+		w.Wildcard = isWildcardType(typeURL) && len(r.GetResourceNamesSubscribe()) == 0
+		// A reconnecting client says what it has; versions are content hashes, so
+		// unchanged resources are not resent.
+		for name, v := range r.GetInitialResourceVersions() {
+			if h, err := strconv.ParseUint(v, 16, 64); err == nil {
+				w.sent[name] = h
+			}
+		}
+		c.watched[typeURL] = w
+	}
+	subscribed := applySubscription(w, r.GetResourceNamesSubscribe(), r.GetResourceNamesUnsubscribe())
+	if r.GetErrorDetail() != nil {
+		if r.GetResponseNonce() == w.NonceSent {
+			w.LastNACK, w.nackedHash = r.GetErrorDetail().GetMessage(), w.sentHash
+		}
+		c.mu.Unlock()
+		s.metrics.rejects.WithLabelValues(ShortName(typeURL)).Inc()
+		s.log.Info("NACK", "conn", c.ID, "type", ShortName(typeURL), "error", r.GetErrorDetail().GetMessage())
+		return nil
+	}
+	if r.GetResponseNonce() != "" && r.GetResponseNonce() == w.NonceSent {
+		w.NonceAcked, w.LastNACK = r.GetResponseNonce(), ""
+	}
+	c.mu.Unlock()
+	if !first && !subscribed {
+		return nil
+	}
+	return s.respondDelta(c, srv, typeURL, nil)
+}
+
+// applySubscription updates the subscribed names and reports whether new names were
+// subscribed. "*" subscribes to everything. Unsubscribed resources are forgotten.
+func applySubscription(w *Watched, sub, unsub []string) bool {
+	names := map[string]bool{}
+	for _, n := range w.Names {
+		names[n] = true
+	}
+	added := false
+	for _, n := range sub {
+		if n == "*" {
+			added = added || !w.Wildcard
+			w.Wildcard = true
+			continue
+		}
+		if !names[n] {
+			names[n], added = true, true
+		}
+	}
+	for _, n := range unsub {
+		if n == "*" {
+			w.Wildcard = false
+			continue
+		}
+		delete(names, n)
+		delete(w.sent, n)
+	}
+	w.Names = w.Names[:0]
+	for n := range names {
+		w.Names = append(w.Names, n)
+	}
+	w.Names = sortedCopy(w.Names)
+	return added
+}
+
+func (s *Server) pushDelta(c *Connection, srv deltaSender, req *model.PushRequest) error {
+	if req.Full {
+		c.refreshProxy(req.Push)
+	}
+	for _, t := range c.typesToPush(req) {
+		if err := s.respondDelta(c, srv, t, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// respondDelta sends the resources that are new or changed since last sent, and the
+// names that went away. A push that changes nothing sends nothing.
+func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, req *model.PushRequest) error {
+	pc := s.PushContext()
+	if req != nil && req.Push != nil {
+		pc = req.Push
+	}
+	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
+	if err != nil {
+		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
+		return nil
+	}
+	c.mu.Lock()
+	w := c.watched[typeURL]
+	var changed []encoded
+	present := map[string]bool{}
+	for _, e := range es {
+		present[e.name] = true
+		if h, ok := w.sent[e.name]; !ok || h != e.hash {
+			changed = append(changed, e)
+		}
+	}
+	var removed []string
+	for name := range w.sent {
+		if !present[name] {
+			removed = append(removed, name)
+		}
+	}
+	removed = sortedCopy(removed)
+	hash := setHash(changed) ^ uint64(len(removed))
+	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || (w.nackedHash != 0 && hash == w.nackedHash)
+	c.mu.Unlock()
+	if skip {
+		return nil
+	}
+	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
+	resources := make([]*discoveryv3.Resource, len(changed))
+	for i, e := range changed {
+		resources[i] = &discoveryv3.Resource{Name: e.name, Version: strconv.FormatUint(e.hash, 16), Resource: e.any}
+	}
+	resp := &discoveryv3.DeltaDiscoveryResponse{
+		TypeUrl:           typeURL,
+		SystemVersionInfo: version,
+		Nonce:             nonce,
+		Resources:         resources,
+		RemovedResources:  removed,
+		ControlPlane:      &corev3.ControlPlane{Identifier: s.controlPlaneID()},
+	}
+	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, e := range changed {
+		w.sent[e.name] = e.hash
+	}
+	for _, name := range removed {
+		delete(w.sent, name)
+	}
+	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
+	c.mu.Unlock()
+	s.recordSent(typeURL, req)
+	return nil
+}

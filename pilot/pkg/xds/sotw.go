@@ -1,0 +1,130 @@
+package xds
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+)
+
+// StreamAggregatedResources serves a State of the World ADS stream.
+func (s *Server) StreamAggregatedResources(srv discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	st := &stream[*discoveryv3.DiscoveryRequest]{
+		s:    s,
+		ctx:  srv.Context(),
+		recv: srv.Recv,
+		node: func(r *discoveryv3.DiscoveryRequest) *corev3.Node { return r.GetNode() },
+		handle: func(c *Connection, r *discoveryv3.DiscoveryRequest) error {
+			return s.handleSotW(c, srv, r)
+		},
+		push: func(c *Connection, req *model.PushRequest) error {
+			return s.pushSotW(c, srv, req)
+		},
+	}
+	return st.run()
+}
+
+type sotwSender interface {
+	Send(*discoveryv3.DiscoveryResponse) error
+}
+
+// handleSotW applies one request: a NACK is recorded and not answered; a stale nonce is
+// ignored; an ACK is recorded and answered only if the subscription changed; a first
+// request for a type is answered.
+func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.DiscoveryRequest) error {
+	typeURL := r.GetTypeUrl()
+	names := sortedCopy(r.GetResourceNames())
+	c.mu.Lock()
+	w := c.watched[typeURL]
+	if r.GetErrorDetail() != nil {
+		if w != nil && r.GetResponseNonce() == w.NonceSent {
+			w.LastNACK = r.GetErrorDetail().GetMessage()
+			w.nackedHash = w.sentHash
+		}
+		c.mu.Unlock()
+		s.metrics.rejects.WithLabelValues(ShortName(typeURL)).Inc()
+		s.log.Info("NACK", "conn", c.ID, "type", ShortName(typeURL), "nonce", r.GetResponseNonce(), "error", r.GetErrorDetail().GetMessage())
+		return nil
+	}
+	if w == nil {
+		w = &Watched{TypeURL: typeURL, Names: names, Wildcard: len(names) == 0 && isWildcardType(typeURL)}
+		c.watched[typeURL] = w
+		c.mu.Unlock()
+		return s.respondSotW(c, srv, typeURL, nil)
+	}
+	if r.GetResponseNonce() != "" && r.GetResponseNonce() != w.NonceSent {
+		c.mu.Unlock()
+		return nil // an answer to a response that has since been superseded
+	}
+	if r.GetResponseNonce() != "" {
+		w.NonceAcked, w.LastNACK = r.GetResponseNonce(), ""
+	}
+	changed := !w.Wildcard && !sameNames(w.Names, names)
+	if changed {
+		w.Names = names
+	}
+	c.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	return s.respondSotW(c, srv, typeURL, nil)
+}
+
+// pushSotW delivers a push: the affected types are regenerated and sent when they differ
+// from what the proxy has.
+func (s *Server) pushSotW(c *Connection, srv sotwSender, req *model.PushRequest) error {
+	if req.Full {
+		c.refreshProxy(req.Push)
+	}
+	for _, t := range c.typesToPush(req) {
+		if err := s.respondSotW(c, srv, t, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// respondSotW generates and sends one type. req is nil when answering a request.
+func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req *model.PushRequest) error {
+	pc := s.PushContext()
+	if req != nil && req.Push != nil {
+		pc = req.Push
+	}
+	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
+	if err != nil {
+		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
+		return nil
+	}
+	hash := setHash(es)
+	c.mu.Lock()
+	w := c.watched[typeURL]
+	skip := hash == w.nackedHash && w.nackedHash != 0 ||
+		(req != nil && !req.Forced && w.NonceSent != "" && hash == w.sentHash)
+	c.mu.Unlock()
+	if skip {
+		return nil
+	}
+	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
+	resp := &discoveryv3.DiscoveryResponse{
+		TypeUrl:      typeURL,
+		VersionInfo:  version,
+		Nonce:        nonce,
+		Resources:    anys(es),
+		ControlPlane: &corev3.ControlPlane{Identifier: s.controlPlaneID()},
+	}
+	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
+	c.mu.Unlock()
+	s.recordSent(typeURL, req)
+	return nil
+}
+
+func (s *Server) recordSent(typeURL string, req *model.PushRequest) {
+	s.metrics.pushes.WithLabelValues(ShortName(typeURL)).Inc()
+	if req != nil && !req.Start.IsZero() {
+		s.metrics.convergence.Observe(s.opts.Clock.Since(req.Start).Seconds())
+	}
+}

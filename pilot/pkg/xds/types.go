@@ -1,0 +1,113 @@
+package xds
+
+import (
+	"hash/fnv"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+)
+
+// Type URLs served.
+const (
+	ClusterType  = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+	ListenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
+	RouteType    = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	EndpointType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+	SecretType   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+	// DebugType is istiod's debug resource type: a request names a debug endpoint.
+	DebugType = "istio.io/debug"
+	// SynczType is istiod's syncz type (ClientConfig per connected proxy), used by istioctl.
+	SynczType = "istio.io/debug/syncz"
+)
+
+// pushOrder is the order types are pushed in on a full push: clusters before the
+// endpoints they use, listeners before the routes they name (Envoy's make-before-break).
+var pushOrder = []string{ClusterType, EndpointType, ListenerType, RouteType, SecretType}
+
+// ShortName is the xDS type's short name (cds, lds, ...) for logs and metrics.
+func ShortName(typeURL string) string {
+	switch typeURL {
+	case ClusterType:
+		return "cds"
+	case ListenerType:
+		return "lds"
+	case RouteType:
+		return "rds"
+	case EndpointType:
+		return "eds"
+	case SecretType:
+		return "sds"
+	case DebugType:
+		return "debug"
+	case SynczType:
+		return "syncz"
+	}
+	return typeURL
+}
+
+// Resource is one generated resource.
+type Resource struct {
+	Name    string
+	Message proto.Message
+}
+
+// Generator produces one type of resource for a proxy. names are the names the proxy
+// subscribed to; nil means all (wildcard). Generators must be pure functions of their
+// inputs and safe for concurrent use.
+type Generator interface {
+	Generate(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error)
+}
+
+// GeneratorFunc adapts a function to Generator.
+type GeneratorFunc func(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error)
+
+// Generate calls f.
+func (f GeneratorFunc) Generate(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error) {
+	return f(pc, p, names, req)
+}
+
+// encoded is a resource marshalled for the wire, with a content hash.
+type encoded struct {
+	name string
+	any  *anypb.Any
+	hash uint64
+}
+
+func encode(rs []Resource) ([]encoded, error) {
+	out := make([]encoded, 0, len(rs))
+	for _, r := range rs {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
+		if err != nil {
+			return nil, err
+		}
+		h := fnv.New64a()
+		_, _ = h.Write(b)
+		out = append(out, encoded{
+			name: r.Name,
+			any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(r.Message.ProtoReflect().Descriptor().FullName()), Value: b},
+			hash: h.Sum64(),
+		})
+	}
+	return out, nil
+}
+
+// setHash hashes a whole response: names and content, order-independent.
+func setHash(es []encoded) uint64 {
+	var sum uint64
+	for _, e := range es {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(e.name))
+		sum += h.Sum64() ^ e.hash
+	}
+	return sum + uint64(len(es))
+}
+
+func anys(es []encoded) []*anypb.Any {
+	out := make([]*anypb.Any, len(es))
+	for i, e := range es {
+		out[i] = e.any
+	}
+	return out
+}
