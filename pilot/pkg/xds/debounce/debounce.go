@@ -37,10 +37,10 @@ type Debouncer struct {
 	mu sync.Mutex
 	// pending is the merged request not yet pushed, with its event count, the time the
 	// burst started and the time of its last event.
-	pending             *model.PushRequest
-	events              int
+	pending    *model.PushRequest
+	events     int
 	burstStart time.Time
-	lastEvent           time.Time
+	lastEvent  time.Time
 
 	notify chan struct{}
 }
