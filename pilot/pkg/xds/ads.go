@@ -120,7 +120,7 @@ func (s *Server) newConnection(ctx context.Context, node *corev3.Node, delta boo
 		peerAddr = pr.Addr.String()
 	}
 	c := newConnection(s.nextConnectionID(p.ID), peerAddr, delta, s.opts.Clock.Now())
-	c.Proxy = p
+	c.proxyRef = p
 	c.refreshProxy(s.PushContext())
 	s.addConnection(c)
 	s.log.Info("new connection", "proxy", p.ID, "conn", c.ID, "peer", peerAddr, "delta", delta)

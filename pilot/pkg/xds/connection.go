@@ -36,7 +36,7 @@ func (w *Watched) Synced() bool { return w.NonceSent != "" && w.NonceSent == w.N
 // Connection is one ADS stream.
 type Connection struct {
 	ID          string
-	Proxy       *model.Proxy
+	proxyRef    *model.Proxy
 	Peer        string
 	ConnectedAt time.Time
 	Delta       bool

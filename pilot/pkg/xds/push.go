@@ -3,6 +3,7 @@ package xds
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
@@ -36,24 +37,32 @@ func (s *Server) sendWithTimeout(send func() error) error {
 func (c *Connection) refreshProxy(pc *model.PushContext) *model.Proxy {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := *c.Proxy
+	p := *c.proxyRef
 	p.SidecarScope, p.ServiceTargets = nil, nil
 	pc.InitProxy(&p)
-	c.Proxy = &p
+	c.proxyRef = &p
 	return &p
 }
+
+// CurrentProxy returns the connection's proxy as of its last push. It must not be altered.
+func (c *Connection) CurrentProxy() *model.Proxy { return c.proxy() }
 
 // proxy returns the connection's current proxy.
 func (c *Connection) proxy() *model.Proxy {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.Proxy
+	return c.proxyRef
 }
 
 // typesToPush returns the watched types a request regenerates: all on a full push, only
 // endpoints otherwise.
 func (c *Connection) typesToPush(req *model.PushRequest) []string {
-	types := c.watchedTypes()
+	var types []string
+	for _, t := range c.watchedTypes() {
+		if !strings.HasPrefix(t, DebugType) { // debug answers are per request, never pushed
+			types = append(types, t)
+		}
+	}
 	if req.Full {
 		return types
 	}

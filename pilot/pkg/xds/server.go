@@ -213,3 +213,10 @@ func (s *Server) nextConnectionID(proxyID string) string {
 }
 
 func itoaVersion(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// AddGenerator registers (or replaces) the generator of a type. Call before serving.
+func (s *Server) AddGenerator(typeURL string, g Generator) { s.generators[typeURL] = g }
+
+// InitPushContext rebuilds the PushContext from the store without pushing: for startup,
+// once the sources have synced and before streams are served.
+func (s *Server) InitPushContext() { s.push.Store(s.buildPushContext()) }

@@ -47,10 +47,12 @@ func ShortName(typeURL string) string {
 	return typeURL
 }
 
-// Resource is one generated resource.
+// Resource is one generated resource: a message, or (for istiod's debug type, whose
+// payload is not a proto) a ready-made Any.
 type Resource struct {
 	Name    string
 	Message proto.Message
+	Any     *anypb.Any
 }
 
 // Generator produces one type of resource for a proxy. names are the names the proxy
@@ -78,17 +80,17 @@ type encoded struct {
 func encode(rs []Resource) ([]encoded, error) {
 	out := make([]encoded, 0, len(rs))
 	for _, r := range rs {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
-		if err != nil {
-			return nil, err
+		a := r.Any
+		if a == nil {
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
+			if err != nil {
+				return nil, err
+			}
+			a = &anypb.Any{TypeUrl: "type.googleapis.com/" + string(r.Message.ProtoReflect().Descriptor().FullName()), Value: b}
 		}
 		h := fnv.New64a()
-		_, _ = h.Write(b)
-		out = append(out, encoded{
-			name: r.Name,
-			any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(r.Message.ProtoReflect().Descriptor().FullName()), Value: b},
-			hash: h.Sum64(),
-		})
+		_, _ = h.Write(a.Value)
+		out = append(out, encoded{name: r.Name, any: a, hash: h.Sum64()})
 	}
 	return out, nil
 }

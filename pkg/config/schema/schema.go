@@ -1,14 +1,16 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"github.com/golang/protobuf/jsonpb" //nolint:staticcheck // istiod's decoder: Go duration syntax
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1beta1 "istio.io/api/networking/v1beta1"
@@ -180,6 +182,13 @@ type object struct {
 	Spec       json.RawMessage   `json:"spec"`
 }
 
+// unmarshalSpec decodes an Istio spec the way istiod does (golang/protobuf's jsonpb,
+// strict): unknown fields are errors, and durations take Go's syntax ("500ms", "1m30s")
+// as well as protobuf's ("0.5s").
+func unmarshalSpec(raw []byte, m proto.Message) error {
+	return (&jsonpb.Unmarshaler{}).Unmarshal(bytes.NewReader(raw), protoadapt.MessageV1Of(m))
+}
+
 var protoErrorNoise = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
 
 // cleanProtoError drops protojson's "proto: (line 1:22):" prefix: positions in the
@@ -225,7 +234,7 @@ func Decode(data []byte) (*config.Config, error) {
 		if len(raw) == 0 || string(raw) == "null" {
 			raw = []byte("{}")
 		}
-		if err := (protojson.UnmarshalOptions{}).Unmarshal(raw, spec.(proto.Message)); err != nil {
+		if err := unmarshalSpec(raw, spec.(proto.Message)); err != nil {
 			return c, fmt.Errorf("spec: %s", cleanProtoError(err))
 		}
 	} else if err := json.Unmarshal(data, spec); err != nil {

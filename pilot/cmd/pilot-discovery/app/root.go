@@ -12,6 +12,6 @@ func NewRootCommand() *cobra.Command {
 		Short:        "Sextant: an Istio-compatible control plane (istiod's discovery service).",
 		SilenceUsage: true,
 	}
-	root.AddCommand(newGenerateCommand())
+	root.AddCommand(newGenerateCommand(), newDiscoveryCommand())
 	return root
 }

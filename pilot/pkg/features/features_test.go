@@ -1,0 +1,40 @@
+package features
+
+import (
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsAreIstiods(t *testing.T) {
+	f, errs := Parse(envOf(nil))
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if f.DebounceAfter != 100*time.Millisecond || f.DebounceMax != 10*time.Second || !f.EnableEDSDebounce ||
+		f.PushThrottle != 0 || f.PodNamespace != "istio-system" || f.ClusterID != "Kubernetes" {
+		t.Errorf("defaults = %+v", f)
+	}
+}
+
+func TestOverridesAndBadValues(t *testing.T) {
+	f, errs := Parse(envOf(map[string]string{
+		"PILOT_DEBOUNCE_AFTER":          "250ms",
+		"PILOT_DEBOUNCE_MAX":            "forever",
+		"PILOT_ENABLE_EDS_DEBOUNCE":     "false",
+		"PILOT_PUSH_THROTTLE":           "7",
+		"PILOT_MAX_REQUESTS_PER_SECOND": "12.5",
+	}))
+	if f.DebounceAfter != 250*time.Millisecond || f.EnableEDSDebounce || f.PushThrottle != 7 || f.MaxRequestsPerSecond != 12.5 {
+		t.Errorf("overrides not applied: %+v", f)
+	}
+	if f.DebounceMax != 10*time.Second {
+		t.Errorf("bad value replaced the default: %v", f.DebounceMax)
+	}
+	if len(errs) != 1 {
+		t.Errorf("errors = %v, want one for PILOT_DEBOUNCE_MAX", errs)
+	}
+}

@@ -1,0 +1,84 @@
+package generate
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/cluster"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/endpoint"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/grpcgen"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/listener"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
+	"github.com/sextant-mesh/sextant/pilot/pkg/xds"
+)
+
+// Generators returns the ADS server's generators for clusters, listeners, routes and
+// endpoints, choosing the Envoy or the proxyless gRPC flavour by proxy.
+func Generators() map[string]xds.Generator {
+	return map[string]xds.Generator{
+		xds.ClusterType:  xds.GeneratorFunc(clusters),
+		xds.ListenerType: xds.GeneratorFunc(listeners),
+		xds.RouteType:    xds.GeneratorFunc(routes),
+		xds.EndpointType: xds.GeneratorFunc(endpoints),
+	}
+}
+
+func clusters(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+	if p.IsProxylessGRPC() {
+		return named(grpcgen.BuildClusters(pc, p, names)), nil
+	}
+	return filter(named(cluster.BuildClusters(pc, p)), names), nil
+}
+
+func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+	if p.IsProxylessGRPC() {
+		return named(grpcgen.BuildListeners(pc, p, names)), nil
+	}
+	return filter(named(listener.BuildListeners(pc, p)), names), nil
+}
+
+func routes(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+	if p.IsProxylessGRPC() {
+		return named(grpcgen.BuildRoutes(pc, p, names)), nil
+	}
+	return named(route.BuildRoutes(pc, p, names)), nil
+}
+
+func endpoints(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+	out := make([]xds.Resource, 0, len(names))
+	for _, e := range endpoint.BuildEndpoints(pc, p, names) {
+		out = append(out, xds.Resource{Name: e.GetClusterName(), Message: e})
+	}
+	return out, nil
+}
+
+type namedMessage interface {
+	GetName() string
+	proto.Message
+}
+
+func named[T namedMessage](ms []T) []xds.Resource {
+	out := make([]xds.Resource, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, xds.Resource{Name: m.GetName(), Message: m})
+	}
+	return out
+}
+
+// filter keeps the resources named in names; nil names keeps all (wildcard).
+func filter(rs []xds.Resource, names []string) []xds.Resource {
+	if names == nil {
+		return rs
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if want[r.Name] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
