@@ -164,7 +164,9 @@ func (h *Handler) adsz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"totalClients": len(h.server.Connections()), "clients": h.connectionInfos()})
 }
 
-func (h *Handler) connections(w http.ResponseWriter, _ *http.Request) { writeJSON(w, h.connectionInfos()) }
+func (h *Handler) connections(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, h.connectionInfos())
+}
 
 // connection finds a connection by connection id or proxy id.
 func (h *Handler) connection(id string) *xds.Connection {
