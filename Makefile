@@ -12,9 +12,12 @@ build:
 	$(GO) build -o $(BIN)/pilot-discovery ./pilot/cmd/pilot-discovery
 
 ## run: serve the sample mesh from a config directory (no cluster needed).
-## Until the ADS server lands, this prints the xDS generated for the sample's proxy.
 run: build
-	$(BIN)/pilot-discovery generate --configDir $(SAMPLE)
+	@echo "Serving $(SAMPLE): xDS on 127.0.0.1:15010, debug on :8080, metrics on :15014."
+	@echo "  Try: curl -s localhost:8080/debug/registryz"
+	@echo "       istioctl proxy-status -r default --xds-address 127.0.0.1:15010 --plaintext"
+	@echo "  Offline: $(BIN)/pilot-discovery generate --configDir $(SAMPLE)"
+	$(BIN)/pilot-discovery discovery --configDir $(SAMPLE)
 
 ## test: everything CI runs.
 test: fmt-check vet
