@@ -16,7 +16,7 @@ run: build
 	@echo "Serving $(SAMPLE): xDS on 127.0.0.1:15010, debug on :8080, metrics on :15014."
 	@echo "  Try: curl -s localhost:8080/debug/registryz"
 	@echo "       istioctl proxy-status -r default --xds-address 127.0.0.1:15010 --plaintext"
-	@echo "  Offline: $(BIN)/pilot-discovery generate --configDir $(SAMPLE)"
+	@echo "  Offline: $(BIN)/pilot-discovery generate --configDir $(SAMPLE) --proxy examples/proxies/bookinfo-productpage.yaml"
 	$(BIN)/pilot-discovery discovery --configDir $(SAMPLE)
 
 ## test: everything CI runs.
