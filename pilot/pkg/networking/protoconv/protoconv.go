@@ -9,14 +9,16 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// MessageToAny wraps m in an Any. It panics only if m cannot be marshalled, which for the
-// generated messages Sextant builds is a programming error.
+// MessageToAny wraps m in an Any, marshalled deterministically: the same message always
+// gives the same bytes, so unchanged config hashes the same and is not pushed again. It
+// panics only if m cannot be marshalled, which for the messages Sextant builds is a
+// programming error.
 func MessageToAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		panic("protoconv: " + err.Error())
 	}
-	return a
+	return &anypb.Any{TypeUrl: "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName()), Value: b}
 }
 
 // TypedStruct wraps a JSON-like value as udpa.type.v1.TypedStruct with the given type URL,
