@@ -1,10 +1,12 @@
 package model
 
 import (
+	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
+	"github.com/sextant-mesh/sextant/pkg/config/labels"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
 
@@ -12,9 +14,13 @@ import (
 // client namespace, with the keys of the objects it was merged from.
 type ConsolidatedDestinationRule struct {
 	// Rule is the effective rule; its Spec is a *networkingv1alpha3.DestinationRule with
-	// the host fully qualified. It must not be altered.
+	// the host fully qualified. When several rules were merged, Rule carries the metadata
+	// of the oldest one. It must not be altered.
 	Rule *config.Config
 	From []config.Key
+
+	// exportTo is the rule's exportTo set ({"."} for rules with a workloadSelector).
+	exportTo map[string]bool
 }
 
 // Spec returns the rule's spec.
@@ -25,60 +31,264 @@ func (c *ConsolidatedDestinationRule) Spec() *networkingv1alpha3.DestinationRule
 	return c.Rule.Spec.(*networkingv1alpha3.DestinationRule)
 }
 
-// destinationRuleIndex holds DestinationRules by namespace and host.
+// destinationRuleIndex holds DestinationRules the way istiod indexes them: per namespace,
+// the rules a proxy of that namespace sees first (namespaceLocal), the rules the
+// namespace exports to others (exported), and the root namespace's private rules.
+// Rules for the same host are merged as they are added, oldest first.
 type destinationRuleIndex struct {
-	// byNamespace[ns][host] lists the rules defined in ns for host, oldest first.
-	byNamespace map[string]map[host.Name][]*config.Config
+	namespaceLocal map[string]*hostRules
+	exported       map[string]*hostRules
+	rootLocal      *hostRules
+}
+
+// hostRules holds consolidated rules by exact and wildcard host.
+type hostRules struct {
+	specific map[host.Name][]*ConsolidatedDestinationRule
+	wildcard map[host.Name][]*ConsolidatedDestinationRule
+}
+
+func newHostRules() *hostRules {
+	return &hostRules{
+		specific: map[host.Name][]*ConsolidatedDestinationRule{},
+		wildcard: map[host.Name][]*ConsolidatedDestinationRule{},
+	}
 }
 
 func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *destinationRuleIndex {
-	idx := &destinationRuleIndex{byNamespace: map[string]map[host.Name][]*config.Config{}}
-	for _, c := range store.List(schema.DestinationRule, "") {
+	idx := &destinationRuleIndex{
+		namespaceLocal: map[string]*hostRules{},
+		exported:       map[string]*hostRules{},
+		rootLocal:      newHostRules(),
+	}
+	root := pc.RootNamespace()
+	for _, c := range sortDestinationRules(store.List(schema.DestinationRule, "")) {
+		c = resolveDestinationRule(c, pc.Options.DomainSuffix)
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
-		h := ResolveShortname(dr.Host, c.Namespace, pc.Options.DomainSuffix)
-		if idx.byNamespace[c.Namespace] == nil {
-			idx.byNamespace[c.Namespace] = map[host.Name][]*config.Config{}
+		exp := ExportSet(dr.ExportTo)
+		if dr.GetWorkloadSelector() != nil {
+			exp = map[string]bool{".": true}
 		}
-		idx.byNamespace[c.Namespace][h] = append(idx.byNamespace[c.Namespace][h], c)
+		if len(exp) == 0 || exp["*"] || exp["."] || exp[c.Namespace] {
+			ruleSet(idx.namespaceLocal, c.Namespace).add(c, exp)
+		}
+		privateOnly := (len(exp) == 0 && pc.exportDefaults.destinationRule["."]) ||
+			(len(exp) == 1 && (exp["."] || exp[c.Namespace]))
+		switch {
+		case !privateOnly:
+			ruleSet(idx.exported, c.Namespace).add(c, exp)
+		case c.Namespace == root:
+			idx.rootLocal.add(c, exp)
+		}
 	}
 	return idx
 }
 
-// destinationRuleFor finds the rule for svc as seen from proxy namespace ns: the proxy's
-// namespace first, then the service's namespace, then the root namespace, each only if
-// exported to ns.
-func (pc *PushContext) destinationRuleFor(ns string, svc *Service) *ConsolidatedDestinationRule {
-	for _, owner := range []string{ns, svc.Namespace, pc.RootNamespace()} {
-		if dr := pc.destinationRules.lookup(owner, svc.Hostname, ns, pc.exportDefaults.destinationRule); dr != nil {
-			return dr
+func ruleSet(m map[string]*hostRules, ns string) *hostRules {
+	if m[ns] == nil {
+		m[ns] = newHostRules()
+	}
+	return m[ns]
+}
+
+// sortDestinationRules orders rules as istiod merges them: those with a workloadSelector
+// first, then oldest first (then by name and namespace).
+func sortDestinationRules(cs []*config.Config) []*config.Config {
+	var withSelector, without []*config.Config
+	for _, c := range cs {
+		if c.Spec.(*networkingv1alpha3.DestinationRule).GetWorkloadSelector() != nil {
+			withSelector = append(withSelector, c)
+		} else {
+			without = append(without, c)
+		}
+	}
+	return append(withSelector, without...)
+}
+
+// resolveDestinationRule returns a copy of c whose host is fully qualified relative to c's
+// namespace.
+func resolveDestinationRule(c *config.Config, domain string) *config.Config {
+	dr := c.Spec.(*networkingv1alpha3.DestinationRule)
+	h := ResolveShortname(dr.Host, c.Namespace, domain)
+	if string(h) == dr.Host {
+		return c
+	}
+	cp := proto.Clone(dr).(*networkingv1alpha3.DestinationRule)
+	cp.Host = string(h)
+	out := *c
+	out.Spec = cp
+	return &out
+}
+
+// add merges rule c into the rules for its host, as istiod does: a rule with the same
+// exportTo (or a wider one) and compatible workload selectors is merged into the existing
+// consolidated rule - its subsets are appended unless their names are taken, and its
+// traffic policy is used only if the existing rule has none; otherwise it is kept as a
+// separate entry.
+func (hr *hostRules) add(c *config.Config, exp map[string]bool) {
+	dr := c.Spec.(*networkingv1alpha3.DestinationRule)
+	h := host.Name(dr.Host)
+	byHost := hr.specific
+	if h.IsWildcard() {
+		byHost = hr.wildcard
+	}
+	existing := byHost[h]
+	separate := true
+	for _, cur := range existing {
+		switch {
+		case setsEqual(exp, cur.exportTo):
+			separate = false
+		case len(cur.exportTo) > 0 && supersetOf(exp, cur.exportTo):
+			separate = true
+		default:
+			separate = true
+			continue
+		}
+		curSpec := cur.Spec()
+		bothWith := dr.GetWorkloadSelector() != nil && curSpec.GetWorkloadSelector() != nil
+		bothWithout := dr.GetWorkloadSelector() == nil && curSpec.GetWorkloadSelector() == nil
+		sameSelector := labelsEqual(dr.GetWorkloadSelector().GetMatchLabels(), curSpec.GetWorkloadSelector().GetMatchLabels())
+		if bothWith && !sameSelector {
+			separate = true
+			continue
+		}
+		if bothWithout || bothWith {
+			separate = false
+		}
+		cur.merge(c)
+	}
+	if separate {
+		byHost[h] = append(existing, &ConsolidatedDestinationRule{Rule: c, From: []config.Key{c.Key()}, exportTo: exp})
+	}
+}
+
+// merge folds rule c into cur without altering either's original spec.
+func (cur *ConsolidatedDestinationRule) merge(c *config.Config) {
+	in := c.Spec.(*networkingv1alpha3.DestinationRule)
+	merged := proto.Clone(cur.Spec()).(*networkingv1alpha3.DestinationRule)
+	names := map[string]bool{}
+	for _, s := range merged.Subsets {
+		names[s.Name] = true
+	}
+	for _, s := range in.Subsets {
+		if !names[s.Name] {
+			merged.Subsets = append(merged.Subsets, s)
+			names[s.Name] = true
+		}
+	}
+	if merged.TrafficPolicy == nil && in.TrafficPolicy != nil {
+		merged.TrafficPolicy = in.TrafficPolicy
+	}
+	rule := *cur.Rule
+	rule.Spec = merged
+	cur.Rule = &rule
+	cur.From = append(cur.From, c.Key())
+}
+
+func labelsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func setsEqual(a, b map[string]bool) bool {
+	return len(a) == len(b) && supersetOf(a, b)
+}
+
+func supersetOf(a, b map[string]bool) bool {
+	for k := range b {
+		if !a[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// match returns the consolidated rules of the most specific host matching h.
+func (hr *hostRules) match(h host.Name) ([]*ConsolidatedDestinationRule, bool) {
+	if hr == nil {
+		return nil, false
+	}
+	if h.IsWildcard() {
+		if rs, ok := hr.wildcard[h]; ok {
+			return rs, true
+		}
+	} else if rs, ok := hr.specific[h]; ok {
+		return rs, true
+	}
+	best, found := host.Name(""), false
+	for w := range hr.wildcard {
+		if w.Matches(h) && (!found || host.MoreSpecific(w, best)) {
+			best, found = w, true
+		}
+	}
+	return hr.wildcard[best], found
+}
+
+// candidates lists the consolidated rules for svc as a proxy in namespace ns sees them:
+// the proxy's namespace first (the root namespace's private rules for proxies in the root
+// namespace), then rules exported by the service's namespace, then by the root namespace.
+func (pc *PushContext) destinationRuleCandidates(ns string, svc *Service) []*ConsolidatedDestinationRule {
+	idx, root := pc.destinationRules, pc.RootNamespace()
+	local := idx.namespaceLocal[ns]
+	if ns == root {
+		local = idx.rootLocal
+	}
+	if rs, ok := local.match(svc.Hostname); ok {
+		return rs
+	}
+	for _, owner := range []string{svc.Namespace, root} {
+		if owner == "" {
+			continue
+		}
+		if rs := exportedTo(idx.exported[owner], svc.Hostname, ns); len(rs) > 0 {
+			return rs
 		}
 	}
 	return nil
 }
 
-func (idx *destinationRuleIndex) lookup(owner string, h host.Name, client string, defaults map[string]bool) *ConsolidatedDestinationRule {
-	byHost := idx.byNamespace[owner]
-	if byHost == nil {
-		return nil
-	}
-	best, found := host.Name(""), false
-	for candidate := range byHost {
-		if candidate.Matches(h) && (!found || host.MoreSpecific(candidate, best)) {
-			best, found = candidate, true
+func exportedTo(hr *hostRules, h host.Name, client string) []*ConsolidatedDestinationRule {
+	rs, _ := hr.match(h)
+	var out []*ConsolidatedDestinationRule
+	for _, r := range rs {
+		if len(r.exportTo) == 0 || r.exportTo["*"] || r.exportTo[client] {
+			out = append(out, r)
 		}
 	}
-	if !found {
-		return nil
-	}
-	for _, c := range byHost[best] {
-		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
-		exp := ExportSet(dr.ExportTo)
-		if len(exp) == 0 {
-			exp = defaults
+	return out
+}
+
+// destinationRuleFor finds the rule for svc as seen from proxy namespace ns, ignoring
+// rules with a workloadSelector: the last such catch-all candidate, as istiod picks it.
+func (pc *PushContext) destinationRuleFor(ns string, svc *Service) *ConsolidatedDestinationRule {
+	var catchAll *ConsolidatedDestinationRule
+	for _, r := range pc.destinationRuleCandidates(ns, svc) {
+		if r.Spec().GetWorkloadSelector() == nil {
+			catchAll = r
 		}
-		if owner == client || visible(exp, owner, client) {
-			return &ConsolidatedDestinationRule{Rule: c, From: []config.Key{c.Key()}}
+	}
+	return catchAll
+}
+
+// OutboundDestinationRule returns the DestinationRule that applies to traffic from proxy
+// p to svc: a rule of p's namespace whose workloadSelector selects p, else the catch-all
+// rule its SidecarScope holds for svc. It returns nil when no rule applies.
+func (pc *PushContext) OutboundDestinationRule(p *Proxy, svc *Service) *ConsolidatedDestinationRule {
+	for _, r := range pc.destinationRuleCandidates(p.ConfigNamespace, svc) {
+		sel := r.Spec().GetWorkloadSelector()
+		if sel != nil && r.Rule.Namespace == p.ConfigNamespace &&
+			labels.Instance(sel.GetMatchLabels()).SubsetOf(p.Labels) {
+			return r
 		}
 	}
-	return nil
+	if p.SidecarScope != nil {
+		return p.SidecarScope.DestinationRule(svc.Hostname)
+	}
+	return pc.destinationRuleFor(p.ConfigNamespace, svc)
 }

@@ -126,6 +126,7 @@ func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) 
 	}
 	for _, c := range store.List(schema.Service, "") {
 		s := kubeService(c, opts)
+		w.setEndpointPreferences(s, c.Spec.(*corev1.Service))
 		add(s, kubeEndpoints(s, c.Spec.(*corev1.Service), slices[c.Key()], w, opts))
 	}
 	buildServiceEntries(store, w, opts, add, errs)
@@ -235,7 +236,7 @@ func kubeEndpoints(s *Service, ks *corev1.Service, slices []*discoveryv1.Endpoin
 			continue
 		}
 		for _, e := range es.Endpoints {
-			health := endpointHealth(e)
+			health := endpointHealth(s, e)
 			for _, addr := range e.Addresses {
 				pod := w.podForEndpoint(addr, e.TargetRef)
 				for _, p := range es.Ports {
@@ -273,9 +274,13 @@ func kubeEndpoints(s *Service, ks *corev1.Service, slices []*discoveryv1.Endpoin
 	return out
 }
 
-func endpointHealth(e discoveryv1.Endpoint) HealthStatus {
+func endpointHealth(s *Service, e discoveryv1.Endpoint) HealthStatus {
 	if e.Conditions.Ready == nil || *e.Conditions.Ready {
 		return Healthy
+	}
+	if s.KeepsDrainingEndpoints() && (e.Conditions.Serving == nil || *e.Conditions.Serving) &&
+		(e.Conditions.Terminating == nil || *e.Conditions.Terminating) {
+		return Draining
 	}
 	if e.Conditions.Terminating == nil || *e.Conditions.Terminating {
 		return Terminating
@@ -298,7 +303,7 @@ func (w *workloadIndex) fillFromPod(ep *Endpoint, pod *corev1.Pod) {
 		return
 	}
 	ep.Labels = pod.Labels
-	ep.WorkloadName = pod.Name
+	ep.WorkloadName = podWorkloadName(pod)
 	ep.Namespace = pod.Namespace
 	ep.ServiceAccount = spiffeID(w.trustDomainOr(), pod.Namespace, serviceAccountName(pod))
 	if pod.Labels[labelTLSMode] != "" {

@@ -24,7 +24,7 @@ type NodeMetadata struct {
 	Labels       map[string]string `json:"LABELS,omitempty"`
 	Namespace    string            `json:"NAMESPACE,omitempty"`
 	ClusterID    string            `json:"CLUSTER_ID,omitempty"`
-	InstanceIPs  []string          `json:"INSTANCE_IPS,omitempty"`
+	InstanceIPs  StringList        `json:"INSTANCE_IPS,omitempty"`
 	// Generator "grpc" marks a proxyless gRPC client.
 	Generator      string `json:"GENERATOR,omitempty"`
 	Network        string `json:"NETWORK,omitempty"`
@@ -37,6 +37,33 @@ type NodeMetadata struct {
 	// Raw keeps every field as sent, for debug output.
 	Raw map[string]any `json:"-"`
 }
+
+// StringList is a node metadata list: istio-agent sends it as one comma-separated string
+// ("10.0.0.1,fe80::1"); a JSON array is accepted too.
+type StringList []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = nil
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				*l = append(*l, p)
+			}
+		}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a comma-separated string or a list of strings: %w", err)
+	}
+	*l = list
+	return nil
+}
+
+// MarshalJSON renders the list as istio-agent does, comma-separated.
+func (l StringList) MarshalJSON() ([]byte, error) { return json.Marshal(strings.Join(l, ",")) }
 
 // ParseNodeMetadata decodes Envoy node metadata given as JSON (protojson of a Struct).
 func ParseNodeMetadata(js []byte) (*NodeMetadata, error) {

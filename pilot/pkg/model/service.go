@@ -85,6 +85,11 @@ type Service struct {
 	TargetPorts map[int]int
 	// CreationTime orders services when several claim one hostname.
 	CreationTime time.Time
+	// NodeLocal is set for Kubernetes services with internalTrafficPolicy Local: clients
+	// reach only the endpoints on their own node.
+	NodeLocal bool
+	// TrafficDistribution is the service's preference for close endpoints.
+	TrafficDistribution TrafficDistribution
 }
 
 // Port returns the port with number p, or nil.

@@ -102,7 +102,7 @@ func serviceEntryEndpoints(c *config.Config, se *networkingv1alpha3.ServiceEntry
 			if wc.Namespace != c.Namespace || !labels.Instance(se.WorkloadSelector.Labels).SubsetOf(we.Labels) {
 				continue
 			}
-			out = append(out, workloadEntryEndpoints(we, wc.Name, wc.Namespace, se.Ports, opts, w)...)
+			out = append(out, workloadEntryEndpoints(we, workloadEntryName(wc.Name, wc.Annotations, wc.Labels), wc.Namespace, se.Ports, opts, w)...)
 		}
 	}
 	return out

@@ -1,6 +1,11 @@
 package model
 
 import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
@@ -12,78 +17,143 @@ import (
 // MeshGateway is the gateway name that stands for all sidecars in VirtualService.gateways.
 const MeshGateway = "mesh"
 
-// virtualServiceIndex holds VirtualServices with short host names resolved, by the
-// gateways they bind to.
+// gatewayScope keys VirtualServices bound to one gateway and visible in one namespace.
+type gatewayScope struct{ namespace, gateway string }
+
+// virtualServiceIndex holds the VirtualServices as generators see them: short names
+// resolved, delegates merged into their roots, and sorted by who may see them, as istiod
+// indexes them. Each list is in SortConfigs order.
 type virtualServiceIndex struct {
-	// byGateway lists, per gateway name ("mesh" or "namespace/name"), the VirtualServices
-	// bound to it, in SortConfigs order.
-	byGateway map[string][]*config.Config
-	// delegates are VirtualServices without hosts, referenced by other VirtualServices.
-	delegates map[config.Key]*config.Config
+	// private lists the VirtualServices exported only to their own namespace.
+	private map[gatewayScope][]*config.Config
+	// exported lists the VirtualServices exported to a namespace other than their own.
+	exported map[gatewayScope][]*config.Config
+	// public lists, per gateway, the VirtualServices exported to every namespace.
+	public map[string][]*config.Config
+	// delegates are the VirtualServices without hosts (resolved), which only roots use.
+	delegates map[config.Key]*delegateVirtualService
 }
 
-func buildVirtualServiceIndex(store *Store, pc *PushContext, _ *[]error) *virtualServiceIndex {
-	idx := &virtualServiceIndex{byGateway: map[string][]*config.Config{}, delegates: map[config.Key]*config.Config{}}
-	for _, c := range store.List(schema.VirtualService, "") {
+// delegateVirtualService is a resolved delegate and the namespaces it is exported to.
+type delegateVirtualService struct {
+	config   *config.Config
+	exportTo map[string]bool
+}
+
+func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *virtualServiceIndex {
+	idx := &virtualServiceIndex{
+		private:   map[gatewayScope][]*config.Config{},
+		exported:  map[gatewayScope][]*config.Config{},
+		public:    map[string][]*config.Config{},
+		delegates: map[config.Key]*delegateVirtualService{},
+	}
+	all := store.List(schema.VirtualService, "")
+	domain := pc.Options.DomainSuffix
+	for _, c := range all {
+		if len(c.Spec.(*networkingv1alpha3.VirtualService).GetHosts()) == 0 {
+			exp := vsExportTo(c.Spec.(*networkingv1alpha3.VirtualService).GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
+			idx.delegates[c.Key()] = &delegateVirtualService{config: resolveVirtualService(c, domain), exportTo: exp}
+		}
+	}
+	for _, c := range all {
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
-		if len(vs.Hosts) == 0 {
-			idx.delegates[c.Key()] = c
+		if len(vs.GetHosts()) == 0 {
 			continue
 		}
-		r := resolveVirtualService(c, pc.Options.DomainSuffix)
-		gws := vs.Gateways
-		if len(gws) == 0 {
-			gws = []string{MeshGateway}
-		}
-		for _, gw := range gws {
-			if gw != MeshGateway {
-				gw = resolveGatewayName(gw, c.Namespace)
-			}
-			idx.byGateway[gw] = append(idx.byGateway[gw], r)
-		}
+		root := resolveVirtualService(c, domain)
+		idx.mergeDelegates(root, errs)
+		idx.add(root, vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace))
 	}
 	return idx
 }
 
-// resolveGatewayName turns "gw" or "ns/gw" into "ns/gw".
-func resolveGatewayName(gw, ns string) string {
-	for i := 0; i < len(gw); i++ {
-		if gw[i] == '/' {
-			return gw
-		}
+// vsExportTo returns the namespaces a VirtualService is exported to, with "." replaced by
+// its own namespace; the mesh default applies when the list is empty ("*" if unset).
+func vsExportTo(list []string, defaults map[string]bool, own string) map[string]bool {
+	src := ExportSet(list)
+	if len(src) == 0 {
+		src = defaults
 	}
-	return ns + "/" + gw
+	if len(src) == 0 {
+		return map[string]bool{"*": true}
+	}
+	out := make(map[string]bool, len(src))
+	for e := range src {
+		if e == "." {
+			e = own
+		}
+		out[e] = true
+	}
+	return out
 }
 
-// resolveVirtualService returns a copy of c whose hosts and destination hosts are fully
-// qualified relative to c's namespace.
+// add files a merged VirtualService under every gateway it binds to and every namespace
+// it is exported to: public ("*"), hidden ("~"), else private or exported per namespace.
+func (idx *virtualServiceIndex) add(c *config.Config, exportTo map[string]bool) {
+	gws := c.Spec.(*networkingv1alpha3.VirtualService).GetGateways()
+	if len(gws) == 0 {
+		gws = []string{MeshGateway}
+	}
+	switch {
+	case exportTo["*"]:
+		for _, gw := range gws {
+			idx.public[gw] = append(idx.public[gw], c)
+		}
+	case exportTo["~"]:
+	default:
+		for _, ns := range sortedKeys(exportTo) {
+			m := idx.exported
+			if ns == c.Namespace {
+				m = idx.private
+			}
+			for _, gw := range gws {
+				k := gatewayScope{ns, gw}
+				m[k] = append(m[k], c)
+			}
+		}
+	}
+}
+
+// resolveVirtualService returns a deep copy of c whose hosts, destination hosts and
+// gateway names are fully qualified relative to c's namespace.
 func resolveVirtualService(c *config.Config, domain string) *config.Config {
 	vs := proto.Clone(c.Spec.(*networkingv1alpha3.VirtualService)).(*networkingv1alpha3.VirtualService)
+	ns := c.Namespace
 	for i, h := range vs.Hosts {
-		vs.Hosts[i] = string(ResolveShortname(h, c.Namespace, domain))
+		vs.Hosts[i] = string(resolveHostname(h, ns, domain))
 	}
-	fix := func(d *networkingv1alpha3.Destination) {
+	resolveGateways(vs.Gateways, ns)
+	dest := func(d *networkingv1alpha3.Destination) {
 		if d != nil {
-			d.Host = string(ResolveShortname(d.Host, c.Namespace, domain))
+			d.Host = string(resolveHostname(d.Host, ns, domain))
 		}
 	}
 	for _, r := range vs.Http {
-		for _, d := range r.Route {
-			fix(d.Destination)
+		for _, m := range r.Match {
+			resolveGateways(m.Gateways, ns)
 		}
-		fix(r.Mirror)
+		for _, d := range r.Route {
+			dest(d.Destination)
+		}
+		dest(r.Mirror)
 		for _, m := range r.Mirrors {
-			fix(m.Destination)
+			dest(m.Destination)
 		}
 	}
 	for _, r := range vs.Tcp {
+		for _, m := range r.Match {
+			resolveGateways(m.Gateways, ns)
+		}
 		for _, d := range r.Route {
-			fix(d.Destination)
+			dest(d.Destination)
 		}
 	}
 	for _, r := range vs.Tls {
+		for _, m := range r.Match {
+			resolveGateways(m.Gateways, ns)
+		}
 		for _, d := range r.Route {
-			fix(d.Destination)
+			dest(d.Destination)
 		}
 	}
 	out := *c
@@ -91,45 +161,112 @@ func resolveVirtualService(c *config.Config, domain string) *config.Config {
 	return &out
 }
 
-// VirtualServicesForGateway returns the VirtualServices bound to gateway ("mesh" for
-// sidecars) that are visible from namespace ns.
-func (pc *PushContext) VirtualServicesForGateway(ns, gateway string) []*config.Config {
-	var out []*config.Config
-	for _, c := range pc.virtualServices.byGateway[gateway] {
-		exp := ExportSet(c.Spec.(*networkingv1alpha3.VirtualService).ExportTo)
-		if len(exp) == 0 {
-			exp = pc.exportDefaults.virtualService
-		}
-		if visible(exp, c.Namespace, ns) {
-			out = append(out, c)
-		}
+// resolveHostname qualifies a short host name ("reviews") as reviews.ns.svc.<domain>; names
+// with a dot, "*" and IP addresses are kept.
+func resolveHostname(h, ns, domain string) host.Name {
+	if h == "" || h == "*" || strings.Contains(h, ".") {
+		return host.Name(h)
 	}
-	return out
+	if _, err := netip.ParseAddr(h); err == nil {
+		return host.Name(h)
+	}
+	return host.Name(h + "." + ns + ".svc." + domain)
 }
 
-// selectVirtualServices picks the mesh VirtualServices visible from ns whose hosts an
-// egress listener imports.
+func resolveGateways(gws []string, ns string) {
+	for i, g := range gws {
+		if g != MeshGateway {
+			gws[i] = resolveGatewayName(g, ns)
+		}
+	}
+}
+
+// resolveGatewayName turns a gateway reference into "namespace/name": "gw" and "./gw" are
+// in ns, and the legacy "gw.gwns.svc.cluster.local" form names gwns/gw.
+func resolveGatewayName(gw, ns string) string {
+	if before, after, ok := strings.Cut(gw, "/"); ok {
+		if before == "." {
+			return ns + "/" + after
+		}
+		return gw
+	}
+	name, rest, ok := strings.Cut(gw, ".")
+	if !ok {
+		return ns + "/" + gw
+	}
+	gwNS, _, _ := strings.Cut(rest, ".")
+	return gwNS + "/" + name
+}
+
+// VirtualServicesForGateway returns the VirtualServices bound to gateway ("mesh" for
+// sidecars, else "namespace/name") that are visible from namespace ns, as istiod orders
+// them: exported only to their own namespace ns first, then exported to ns by name, then
+// public, each oldest first. Short names are resolved and delegates merged; the configs
+// must not be altered.
+func (pc *PushContext) VirtualServicesForGateway(ns, gateway string) []*config.Config {
+	idx := pc.virtualServices
+	k := gatewayScope{ns, gateway}
+	out := make([]*config.Config, 0, len(idx.private[k])+len(idx.exported[k])+len(idx.public[gateway]))
+	out = append(out, idx.private[k]...)
+	out = append(out, idx.exported[k]...)
+	return append(out, idx.public[gateway]...)
+}
+
+// selectVirtualServices picks, in VirtualServicesForGateway order, the mesh
+// VirtualServices visible from ns that an egress listener imports: one of their hosts
+// intersects a host imported from their namespace or from "*", and is not excluded.
 func (pc *PushContext) selectVirtualServices(ns string, imports map[string]*hostImports) []*config.Config {
 	var out []*config.Config
+	wild := imports["*"]
 	for _, c := range pc.VirtualServicesForGateway(ns, MeshGateway) {
-		vs := c.Spec.(*networkingv1alpha3.VirtualService)
-		for _, h := range vs.Hosts {
+		own := imports[c.Namespace]
+		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
 			hn := host.Name(h)
-			if hi := imports[c.Namespace]; hi != nil && hi.matchesVirtualService(hn) {
-				out = append(out, c)
-				break
+			if !importsVirtualServiceHost(own, hn) && !importsVirtualServiceHost(wild, hn) {
+				continue
 			}
-			if hi := imports["*"]; hi != nil && hi.matchesVirtualService(hn) {
-				out = append(out, c)
-				break
+			if (own != nil && excludedBy(own, hn)) || (wild != nil && excludedBy(wild, hn)) {
+				continue
 			}
+			out = append(out, c)
+			break
 		}
 	}
 	return out
 }
 
-// Delegate returns the delegate VirtualService named by ref (name, namespace defaulting
-// to ns), or nil.
+// importsVirtualServiceHost reports whether a VirtualService host intersects one of the
+// imported hosts (both ways, as istiod matches VirtualService hosts).
+func importsVirtualServiceHost(hi *hostImports, h host.Name) bool {
+	if hi == nil {
+		return false
+	}
+	for _, i := range hi.hosts {
+		if h.Intersects(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// Delegate returns the delegate VirtualService (one without hosts) namespace/name, with
+// short names resolved, or nil.
 func (pc *PushContext) Delegate(name, namespace string) *config.Config {
-	return pc.virtualServices.delegates[config.Key{Kind: schema.VirtualService, Namespace: namespace, Name: name}]
+	if d := pc.virtualServices.delegates[config.Key{Kind: schema.VirtualService, Namespace: namespace, Name: name}]; d != nil {
+		return d.config
+	}
+	return nil
+}
+
+func vsError(c *config.Config, format string, args ...any) error {
+	return fmt.Errorf("VirtualService %s/%s: %s", c.Namespace, c.Name, fmt.Sprintf(format, args...))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
