@@ -1,15 +1,59 @@
-// Package cluster generates CDS for sidecars: outbound clusters per service port and
-// subset, inbound clusters per served port, and the BlackHole/Passthrough clusters, as
-// istiod names and configures them.
 package cluster
 
 import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
 
-// BuildClusters returns the clusters for proxy p.
+// BuildClusters returns the clusters of sidecar proxy p, in istiod's order: the outbound
+// clusters of every service port its SidecarScope imports (each followed by its subset
+// clusters), BlackHoleCluster, PassthroughCluster, the inbound clusters of the ports its
+// workload serves, and InboundPassthroughCluster. Clusters whose name was already emitted
+// (conflicting service definitions) are dropped. p must have been initialised by
+// PushContext.InitProxy. Gateways get outbound clusters and BlackHoleCluster only.
 func BuildClusters(pc *model.PushContext, p *model.Proxy) []*clusterv3.Cluster {
-	return nil
+	b := newBuilder(pc, p)
+	out := b.allOutbound()
+	out = append(out, b.blackHole())
+	if p.Type == model.SidecarProxy {
+		out = append(out, b.passthrough())
+		out = append(out, b.inboundClusters()...)
+		out = append(out, b.inboundPassthrough())
+	}
+	return dedupe(out)
+}
+
+// allOutbound builds the outbound clusters of every service port in the proxy's scope.
+func (b *builder) allOutbound() []*clusterv3.Cluster {
+	if b.proxy.SidecarScope == nil {
+		return nil
+	}
+	var out []*clusterv3.Cluster
+	for _, svc := range b.proxy.SidecarScope.Services() {
+		if svc.Resolution == model.Alias {
+			continue
+		}
+		for _, port := range svc.Ports {
+			if port.Protocol == protocol.UDP {
+				continue
+			}
+			out = append(out, b.outboundClusters(svc, port)...)
+		}
+	}
+	return out
+}
+
+// dedupe keeps the first cluster of each name.
+func dedupe(cs []*clusterv3.Cluster) []*clusterv3.Cluster {
+	seen := map[string]bool{}
+	out := cs[:0]
+	for _, c := range cs {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
