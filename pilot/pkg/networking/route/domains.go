@@ -1,0 +1,178 @@
+package route
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+)
+
+// noPort asks the domain helpers for names without a ":port" variant.
+const noPort = 0
+
+// ignorePort reports whether the proxy's route configurations ignore the port in Host
+// headers (ignore_port_in_host_matching), so domains need no ":port" variants. Proxyless
+// gRPC clients do not support it.
+func ignorePort(p *model.Proxy) bool { return !p.IsProxylessGRPC() }
+
+// serviceDomains returns the domains of the virtual host of service s on port: its
+// hostname and those of its aliases, each with the absolute name (trailing dot) and the
+// short names a client in the proxy's namespace may use, "*."-prefixed variants for headless Kubernetes services, and its
+// addresses; each also with ":port" unless the port is ignored. alt lists the generated
+// (non-hostname) names.
+func serviceDomains(s *model.Service, listenerPort, port int, p *model.Proxy) (domains, alt []string) {
+	if ignorePort(p) && listenerPort != 0 {
+		port = noPort
+	}
+	names := []string{string(s.Hostname)}
+	for _, a := range s.Aliases {
+		names = append(names, string(a.Hostname))
+	}
+	for _, name := range names {
+		a := altHostnames(name, port, p.DNSDomain)
+		domains = appendDomain(domains, name, port)
+		domains = append(domains, a...)
+		alt = append(alt, a...)
+	}
+	if s.Resolution == model.Passthrough && s.Registry == model.Kubernetes {
+		for _, d := range domains[:len(domains):len(domains)] {
+			domains = append(domains, "*."+d)
+		}
+	}
+	for _, a := range serviceAddresses(s, p) {
+		if a != "" && a != "0.0.0.0" {
+			domains = appendDomain(domains, a, port)
+		}
+	}
+	return domains, alt
+}
+
+// appendDomain appends d and, unless port is noPort, d:port.
+func appendDomain(domains []string, d string, port int) []string {
+	if port == noPort {
+		return append(domains, ipv6Compliant(d))
+	}
+	return append(domains, ipv6Compliant(d), net.JoinHostPort(d, strconv.Itoa(port)))
+}
+
+func ipv6Compliant(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+// altHostnames returns the other names a client with DNS search domain proxyDomain
+// (ns.svc.cluster.local) may use for hostname: the absolute name, then for a Kubernetes
+// service "name", "name.ns.svc" and "name.ns" in the proxy's namespace, or "name.ns"
+// and "name.ns.svc" in another. Outside Kubernetes domains, the part not shared with
+// the proxy domain is used.
+func altHostnames(hostname string, port int, proxyDomain string) []string {
+	var out []string
+	if _, err := netip.ParseAddr(hostname); err != nil {
+		out = append(out, hostname+".")
+	}
+	if port != noPort {
+		out = append(out, net.JoinHostPort(hostname+".", strconv.Itoa(port)))
+	}
+	if strings.Contains(proxyDomain, ".svc.") {
+		if strings.HasSuffix(hostname, clusterDomainOf(proxyDomain)) {
+			return append(out, kubernetesAltHostnames(hostname, port, proxyDomain)...)
+		}
+		return out
+	}
+	unique, shared := splitSharedSuffix(hostname, proxyDomain)
+	if len(shared) == 0 {
+		return out
+	}
+	u := strings.Join(unique, ".")
+	out = appendDomain(out, u, port)
+	if len(unique) == 2 {
+		out = appendDomain(out, u+"."+shared[0], port)
+	}
+	return out
+}
+
+// clusterDomainOf strips the namespace from "ns.svc.cluster.local", keeping
+// ".svc.cluster.local".
+func clusterDomainOf(proxyDomain string) string {
+	if i := strings.Index(proxyDomain, ".svc."); i > 0 {
+		return proxyDomain[i:]
+	}
+	return proxyDomain
+}
+
+func kubernetesAltHostnames(hostname string, port int, proxyDomain string) []string {
+	proxyNS, _, _ := strings.Cut(proxyDomain, ".svc.")
+	svcIdx := strings.Index(hostname, ".svc.")
+	if svcIdx <= 0 {
+		return nil
+	}
+	nsIdx := strings.Index(hostname, ".")
+	if nsIdx+1 >= len(hostname) || nsIdx+1 > svcIdx {
+		return nil
+	}
+	short, withNS := hostname[:nsIdx], hostname[:svcIdx]
+	var names []string
+	if hostname[nsIdx+1:svcIdx] == proxyNS {
+		names = []string{short, withNS + ".svc", withNS}
+	} else {
+		names = []string{withNS, withNS + ".svc"}
+	}
+	var out []string
+	for _, n := range names {
+		out = appendDomain(out, n, port)
+	}
+	return out
+}
+
+// splitSharedSuffix splits hostname into the labels it does not share with proxyDomain
+// and the shared trailing labels.
+func splitSharedSuffix(hostname, proxyDomain string) (unique, shared []string) {
+	h, d := strings.Split(hostname, "."), strings.Split(proxyDomain, ".")
+	n := 0
+	for n < len(h) && n < len(d) && h[len(h)-1-n] == d[len(d)-1-n] {
+		n++
+	}
+	return h[:len(h)-n], h[len(h)-n:]
+}
+
+// serviceAddresses returns the addresses of s a proxy may use: a Kubernetes service's
+// cluster IPs of the proxy's IP families, else its default address.
+func serviceAddresses(s *model.Service, p *model.Proxy) []string {
+	if s.Registry == model.Kubernetes {
+		addrs := s.Addresses
+		if len(addrs) == 0 {
+			addrs = []string{s.DefaultAddress}
+		}
+		v4, v6 := ipFamilies(p)
+		var out []string
+		for _, a := range addrs {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || (ip.Is4() && v4) || (ip.Is6() && v6) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if s.DefaultAddress == "" {
+		return nil
+	}
+	return []string{s.DefaultAddress}
+}
+
+// ipFamilies reports which IP families the proxy has addresses in (both if unknown).
+func ipFamilies(p *model.Proxy) (v4, v6 bool) {
+	for _, a := range p.IPAddresses {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			v4 = v4 || ip.Is4()
+			v6 = v6 || ip.Is6()
+		}
+	}
+	if !v4 && !v6 {
+		return true, true
+	}
+	return v4, v6
+}

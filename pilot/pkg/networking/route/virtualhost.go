@@ -1,0 +1,384 @@
+package route
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+	"github.com/sextant-mesh/sextant/pkg/config/protocol"
+)
+
+// vhostGroup is a set of virtual hosts sharing one list of routes: the hosts of one
+// VirtualService on one service port, or one service port without a VirtualService.
+type vhostGroup struct {
+	port int
+	// services each get a virtual host with every name they answer to.
+	services []*model.Service
+	// vsHosts are VirtualService hosts that are no service; each gets a bare virtual host.
+	vsHosts []string
+	routes  []*routev3.Route
+}
+
+// BuildOutboundVirtualHosts returns the virtual hosts a sidecar (or proxyless gRPC
+// client) p gets for outbound listener port (0 for the HTTP proxy and Unix sockets, whose
+// routes take every port), unsorted and without the catch-all. routeName picks the
+// Sidecar egress listener for port 0. VirtualServices claim the services their hosts
+// name; services without one get a default route. Duplicate virtual host names and
+// domains keep their first occurrence.
+func BuildOutboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int) []*routev3.VirtualHost {
+	el := egressListenerForRDS(p.SidecarScope, port, routeName)
+	if el == nil {
+		return nil
+	}
+	if l := el.IstioListener; l != nil && l.GetPort() != nil && protocol.Parse(l.GetPort().GetProtocol()) == protocol.HTTPProxy {
+		port = 0
+	}
+	view := newPortServices(el.Services, port)
+	vses := el.VirtualServices
+	if port != 80 {
+		// Only port 80 serves VirtualService hosts that name no service (istiod's legacy);
+		// elsewhere a VirtualService applies if it names a service on the port.
+		vses = slices.DeleteFunc(slices.Clone(vses), func(c *config.Config) bool { return !view.selects(c) })
+	}
+	owners := mostSpecificVirtualServices(el.VirtualServices, el.Services)
+	groups := virtualServiceGroups(pc, p, vses, view, owners, port)
+	groups = append(groups, serviceGroups(pc, p, view, groups)...)
+	return buildVirtualHosts(p, groups, port, proxyHeadersFor(pc).includeAttemptCount)
+}
+
+// egressListenerForRDS returns the Sidecar egress listener serving a listener port: the
+// first with that port (and, for port 0, that bind), else the catch-all.
+func egressListenerForRDS(sc *model.SidecarScope, port int, routeName string) *model.EgressListener {
+	if sc == nil {
+		return nil
+	}
+	for _, e := range sc.EgressListeners {
+		l := e.IstioListener
+		if l == nil || l.GetPort() == nil {
+			return e
+		}
+		if int(l.GetPort().GetNumber()) == port && (port != 0 || l.GetBind() == routeName) {
+			return e
+		}
+	}
+	return nil
+}
+
+// portServices are the services of an egress listener on one listener port, by
+// lowercased hostname, narrowed to that port (all ports for port 0).
+type portServices struct {
+	byName map[host.Name]*model.Service
+	order  []host.Name
+}
+
+func newPortServices(svcs []*model.Service, port int) *portServices {
+	ps := &portServices{byName: map[host.Name]*model.Service{}}
+	for _, s := range svcs {
+		h := host.Name(strings.ToLower(string(s.Hostname)))
+		if port != 0 {
+			sp := s.Port(port)
+			if sp == nil {
+				continue
+			}
+			narrowed := *s
+			narrowed.Hostname = h
+			narrowed.Ports = []*model.Port{sp}
+			s = &narrowed
+		}
+		if _, dup := ps.byName[h]; !dup {
+			ps.order = append(ps.order, h)
+		}
+		ps.byName[h] = s
+	}
+	return ps
+}
+
+func (ps *portServices) lookup(h host.Name) *model.Service { return ps.byName[h] }
+
+// selects reports whether one of the VirtualService's hosts names (or, with wildcards,
+// overlaps) one of the services.
+func (ps *portServices) selects(c *config.Config) bool {
+	for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+		vh := host.Name(strings.ToLower(h))
+		if ps.byName[vh] != nil {
+			return true
+		}
+		for _, sh := range ps.order {
+			if (vh.IsWildcard() || sh.IsWildcard()) && vh.Intersects(sh) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mostSpecificVirtualServices maps each service hostname (lowercased) to the
+// VirtualService whose host matches it most specifically (an exact host, else the
+// longest wildcard); among VirtualServices with the same host the first wins.
+func mostSpecificVirtualServices(vses []*config.Config, svcs []*model.Service) map[host.Name]*config.Config {
+	exact, wild := map[host.Name]*config.Config{}, map[host.Name]*config.Config{}
+	for _, c := range vses {
+		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+			m := exact
+			if host.Name(h).IsWildcard() {
+				m = wild
+			}
+			if _, ok := m[host.Name(h)]; !ok {
+				m[host.Name(h)] = c
+			}
+		}
+	}
+	out := map[host.Name]*config.Config{}
+	for _, s := range svcs {
+		h := host.Name(strings.ToLower(string(s.Hostname)))
+		if c, ok := exact[h]; ok {
+			out[h] = c
+			continue
+		}
+		if c, ok := wild[h]; ok {
+			out[h] = c
+			continue
+		}
+		var best host.Name
+		for w := range wild {
+			if strings.HasSuffix(string(h), string(w[1:])) && (best == "" || host.MoreSpecific(w, best)) {
+				best = w
+			}
+		}
+		if best != "" {
+			out[h] = wild[best]
+		}
+	}
+	return out
+}
+
+// virtualServiceGroups translates each VirtualService for the listener port and groups
+// its routes with the services its hosts claim, per service port.
+func virtualServiceGroups(pc *model.PushContext, p *model.Proxy, vses []*config.Config, view *portServices,
+	owners map[host.Name]*config.Config, port int,
+) []vhostGroup {
+	opts := &Options{
+		Proxy:         p,
+		Mesh:          pc.Mesh,
+		Port:          port,
+		Gateways:      []string{model.MeshGateway},
+		LookupService: view.lookup,
+		LookupHash:    func(d *networkingv1alpha3.HTTPRouteDestination) *consistentHash { return destinationHash(p, d) },
+	}
+	var out []vhostGroup
+	for _, c := range vses {
+		routes := TranslateVirtualService(c, opts)
+		if len(routes) == 0 {
+			continue
+		}
+		hosts, svcs := splitVirtualServiceHosts(c, view, owners)
+		byPort := map[int][]*model.Service{}
+		var ports []int
+		for _, s := range svcs {
+			for _, sp := range s.Ports {
+				if sp.Protocol.IsHTTPOrSniffed() {
+					if _, ok := byPort[sp.Port]; !ok {
+						ports = append(ports, sp.Port)
+					}
+					byPort[sp.Port] = append(byPort[sp.Port], s)
+				}
+			}
+		}
+		if len(ports) == 0 && port == 80 {
+			ports = []int{80}
+		}
+		slices.Sort(ports)
+		for _, sp := range ports {
+			out = append(out, vhostGroup{port: sp, services: byPort[sp], vsHosts: hosts, routes: routes})
+		}
+	}
+	return out
+}
+
+// splitVirtualServiceHosts splits a VirtualService's hosts into the services they name
+// (a wildcard host claims the services it is the most specific VirtualService host for)
+// and the hosts that name no service.
+func splitVirtualServiceHosts(c *config.Config, view *portServices, owners map[host.Name]*config.Config) ([]string, []*model.Service) {
+	var other []string
+	var svcs []*model.Service
+	var wildcards []host.Name
+	for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+		vh := host.Name(strings.ToLower(h))
+		switch {
+		case vh.IsWildcard():
+			wildcards = append(wildcards, vh)
+		case view.byName[vh] != nil:
+			svcs = append(svcs, view.byName[vh])
+		default:
+			other = append(other, h)
+		}
+	}
+	for _, w := range wildcards {
+		found := false
+		for _, sh := range view.order {
+			if !sh.Intersects(w) {
+				continue
+			}
+			found = true
+			if owners[sh] == nil || owners[sh].Key() != c.Key() {
+				continue
+			}
+			svcs = append(svcs, view.byName[sh])
+		}
+		if !found {
+			other = append(other, string(w))
+		}
+	}
+	return other, svcs
+}
+
+// serviceGroups gives every HTTP port of the services no VirtualService claimed a
+// default route. Aliases (ExternalName services) get none of their own: their names are
+// domains of the service they resolve to.
+func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, claimed []vhostGroup) []vhostGroup {
+	taken := map[host.Name]bool{}
+	for _, g := range claimed {
+		for _, s := range g.services {
+			taken[host.Name(strings.ToLower(string(s.Hostname)))] = true
+		}
+	}
+	var out []vhostGroup
+	for _, h := range view.order {
+		s := view.byName[h]
+		if taken[h] || s.Resolution == model.Alias {
+			continue
+		}
+		for _, sp := range s.Ports {
+			if !sp.Protocol.IsHTTPOrSniffed() {
+				continue
+			}
+			r := DefaultOutboundRoute(pc, s.Hostname, sp.Port)
+			if hp := hashPolicy(serviceHash(p, s, sp.Port)); hp != nil {
+				r.GetRoute().HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
+			}
+			out = append(out, vhostGroup{port: sp.Port, services: []*model.Service{s}, routes: []*routev3.Route{r}})
+		}
+	}
+	return out
+}
+
+// buildVirtualHosts turns groups into virtual hosts for the listener port (every port
+// for 0), skipping duplicate names and domains.
+func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, listenerPort int, attemptCount bool) []*routev3.VirtualHost {
+	b := &vhostBuilder{
+		proxy:        p,
+		listenerPort: listenerPort,
+		names:        map[string]bool{},
+		domains:      map[string]bool{},
+		knownFQDN:    map[string]bool{},
+		attemptCount: attemptCount,
+	}
+	for _, g := range groups {
+		for _, s := range g.services {
+			b.knownFQDN[net.JoinHostPort(string(s.Hostname), strconv.Itoa(g.port))] = true
+			b.knownFQDN[string(s.Hostname)] = true
+		}
+	}
+	byPort := map[int][]*routev3.VirtualHost{}
+	for _, g := range groups {
+		if len(g.routes) == 0 {
+			continue
+		}
+		for _, h := range g.vsHosts {
+			if vh := b.build(strings.ToLower(h), g, nil); vh != nil {
+				byPort[g.port] = append(byPort[g.port], vh)
+			}
+		}
+		for _, s := range g.services {
+			if vh := b.build(string(s.Hostname), g, s); vh != nil {
+				byPort[g.port] = append(byPort[g.port], vh)
+			}
+		}
+	}
+	if listenerPort != 0 {
+		return byPort[listenerPort]
+	}
+	return mergePorts(byPort)
+}
+
+// mergePorts joins the virtual hosts of all ports for port-less listeners: port 80 ones
+// as they are, others only with their host:port domains.
+func mergePorts(byPort map[int][]*routev3.VirtualHost) []*routev3.VirtualHost {
+	ports := make([]int, 0, len(byPort))
+	for p := range byPort {
+		ports = append(ports, p)
+	}
+	slices.Sort(ports)
+	var out []*routev3.VirtualHost
+	for _, p := range ports {
+		for _, vh := range byPort[p] {
+			if p != 80 {
+				vh.Domains = slices.DeleteFunc(vh.Domains, func(d string) bool { return !strings.Contains(d, ":") })
+			}
+			if len(vh.Domains) > 0 {
+				out = append(out, vh)
+			}
+		}
+	}
+	return out
+}
+
+// vhostBuilder builds virtual hosts, remembering the names and domains already used.
+type vhostBuilder struct {
+	proxy        *model.Proxy
+	listenerPort int
+	names        map[string]bool
+	domains      map[string]bool
+	// knownFQDN are the service hostnames (with and without port) of all groups.
+	knownFQDN    map[string]bool
+	attemptCount bool
+}
+
+func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *routev3.VirtualHost {
+	name := net.JoinHostPort(hostname, strconv.Itoa(g.port))
+	if b.names[name] {
+		return nil
+	}
+	b.names[name] = true
+	var domains, alt []string
+	switch {
+	case s != nil:
+		domains, alt = serviceDomains(s, b.listenerPort, g.port, b.proxy)
+	case ignorePort(b.proxy):
+		domains = []string{ipv6Compliant(hostname)}
+	default:
+		domains = []string{ipv6Compliant(hostname), name}
+	}
+	domains = b.dedupe(domains, alt)
+	if len(domains) == 0 {
+		return nil
+	}
+	return &routev3.VirtualHost{
+		Name:                       name,
+		Domains:                    domains,
+		Routes:                     g.routes,
+		IncludeRequestAttemptCount: b.attemptCount,
+	}
+}
+
+// dedupe drops domains an earlier virtual host took, and generated short names that are
+// another service's real hostname.
+func (b *vhostBuilder) dedupe(domains, alt []string) []string {
+	out := domains[:0]
+	for _, d := range domains {
+		lower := strings.ToLower(d)
+		if b.domains[lower] || (slices.Contains(alt, d) && b.knownFQDN[d]) {
+			continue
+		}
+		out = append(out, d)
+		b.domains[lower] = true
+	}
+	return out
+}
