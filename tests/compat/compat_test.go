@@ -75,7 +75,7 @@ func runCase(t *testing.T, dir string, ignores []compare.Ignore) caseResult {
 			t.Errorf("input rejected (the oracle accepted it): %v", p)
 		}
 	}
-	for _, err := range xdsvalidate.Output(res.Output) {
+	for _, err := range xdsvalidate.Output(res.Output, res.Proxy.IsProxylessGRPC()) {
 		t.Errorf("invalid resource: %v", err)
 	}
 	js, err := res.Output.JSON()

@@ -27,6 +27,7 @@ type Result struct {
 	Output   *Output
 	Problems []file.Problem
 	Push     *model.PushContext
+	Proxy    *model.Proxy
 }
 
 // Run loads the config directory and mesh config, indexes them and generates for the
@@ -58,7 +59,7 @@ func Run(req Request) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", req.ProxyFile, err)
 	}
 	pc.InitProxy(p)
-	return &Result{Output: ForProxy(pc, p, spec.Listeners), Problems: loaded.Problems, Push: pc}, nil
+	return &Result{Output: ForProxy(pc, p, spec.Listeners), Problems: loaded.Problems, Push: pc, Proxy: p}, nil
 }
 
 // JSON renders the output as ../shared/oracle does: each resource in protojson with proto
