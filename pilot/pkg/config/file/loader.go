@@ -2,11 +2,13 @@ package file
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -112,11 +114,16 @@ func ParseFile(name string, data []byte, opts Options) *Result {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
-	for i, doc := range separator.Split(string(data), -1) {
+	docs := separator.Split(string(data), -1)
+	line := 1 // the file line each document starts on
+	for i, doc := range docs {
+		start := line
+		line += strings.Count(doc, "\n") + 1
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
 		}
 		c, warnings, err := parseDocument([]byte(doc), opts)
+		err = fileLines(err, start)
 		p := Problem{File: name, Document: i + 1}
 		if c != nil && c.Name != "" {
 			p.Object = c.String()
@@ -135,6 +142,23 @@ func ParseFile(name string, data []byte, opts Options) *Result {
 		res.Configs = append(res.Configs, c)
 	}
 	return res
+}
+
+var yamlLine = regexp.MustCompile(`yaml: line (\d+):`)
+
+// fileLines rewrites a YAML error's document-relative line into the file's line.
+func fileLines(err error, start int) error {
+	if err == nil {
+		return nil
+	}
+	msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		n, _ := strconv.Atoi(yamlLine.FindStringSubmatch(m)[1])
+		return fmt.Sprintf("yaml: line %d:", n+start-1)
+	})
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 func stripComments(doc string) string {

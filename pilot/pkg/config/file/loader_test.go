@@ -23,7 +23,7 @@ func TestLoadDirReportsBadDocumentsAndKeepsTheRest(t *testing.T) {
 	// Every rejected document is named by file and document index, with the reason.
 	wantProblems := []struct{ where, what string }{
 		{"testdata/mixed/proxy.yaml#1", "not a Kubernetes object"},
-		{"testdata/mixed/services.yaml#3", "malformed YAML"},
+		{"testdata/mixed/services.yaml#3", "malformed YAML: yaml: line 23:"},
 		{"testdata/mixed/services.yaml#4", "unknown kind example.com/v1 Widget"},
 		{"testdata/mixed/typos.yaml#1 VirtualService default/typo", `unknown field "htttp"`},
 		{"testdata/mixed/typos.yaml#2", "unknown version v7 of kind VirtualService"},
