@@ -63,11 +63,7 @@ func TestCompat(t *testing.T) {
 }
 
 func runCase(t *testing.T, dir string, ignores []compare.Ignore) caseResult {
-	req := generate.Request{ConfigDir: dir, ProxyFile: filepath.Join(dir, "proxy.yaml")}
-	if m := filepath.Join(dir, "mesh.yaml"); fileExists(m) {
-		req.MeshFile = m
-	}
-	res, err := generate.Run(req)
+	res, err := generate.Run(generate.CaseRequest(dir))
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
@@ -166,9 +162,4 @@ func checkBaseline(t *testing.T, results map[string]caseResult) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
 }

@@ -36,11 +36,7 @@ func TestSidecarScopeMatchesUpstreamClusters(t *testing.T) {
 		}
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			want, wantInbound := upstreamClusters(t, exp)
-			req := generate.Request{ConfigDir: dir, ProxyFile: filepath.Join(dir, "proxy.yaml")}
-			if m := filepath.Join(dir, "mesh.yaml"); exists(m) {
-				req.MeshFile = m
-			}
-			res, err := generate.Run(req)
+			res, err := generate.Run(generate.CaseRequest(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,5 +111,3 @@ func upstreamClusters(t *testing.T, path string) (outbound, inbound []string) {
 	sort.Strings(inbound)
 	return outbound, inbound
 }
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }

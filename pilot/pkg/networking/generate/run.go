@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -30,10 +32,18 @@ type Result struct {
 	Proxy    *model.Proxy
 }
 
-// Run loads the config directory and mesh config, indexes them and generates for the
+// Loaded is an indexed config directory and the proxy to generate for.
+type Loaded struct {
+	Push     *model.PushContext
+	Proxy    *model.Proxy
+	Spec     *ProxySpec
+	Problems []file.Problem
+}
+
+// Load reads the config directory and mesh config, indexes them and initializes the
 // proxy. Unusable documents are reported in Problems and skipped; only unreadable inputs
 // (missing directory, bad proxy or mesh file) are errors.
-func Run(req Request) (*Result, error) {
+func Load(req Request) (*Loaded, error) {
 	if req.Options.DomainSuffix == "" {
 		req.Options = model.DefaultOptions()
 	}
@@ -59,7 +69,26 @@ func Run(req Request) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", req.ProxyFile, err)
 	}
 	pc.InitProxy(p)
-	return &Result{Output: ForProxy(pc, p, spec.Listeners), Problems: loaded.Problems, Push: pc, Proxy: p}, nil
+	return &Loaded{Push: pc, Proxy: p, Spec: spec, Problems: loaded.Problems}, nil
+}
+
+// Run loads the inputs and generates for the proxy.
+func Run(req Request) (*Result, error) {
+	l, err := Load(req)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Output: ForProxy(l.Push, l.Proxy, l.Spec.Listeners), Problems: l.Problems, Push: l.Push, Proxy: l.Proxy}, nil
+}
+
+// CaseRequest names the inputs of a case directory: DIR/proxy.yaml, and DIR/mesh.yaml
+// when present.
+func CaseRequest(dir string) Request {
+	req := Request{ConfigDir: dir, ProxyFile: filepath.Join(dir, "proxy.yaml")}
+	if st, err := os.Stat(filepath.Join(dir, "mesh.yaml")); err == nil && !st.IsDir() {
+		req.MeshFile = filepath.Join(dir, "mesh.yaml")
+	}
+	return req
 }
 
 // JSON renders the output as ../shared/oracle does: each resource in protojson with proto

@@ -1,25 +1,20 @@
 package route_test
 
 import (
-	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
-	"sigs.k8s.io/yaml"
 
-	"github.com/sextant-mesh/sextant/pilot/pkg/config/file"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
-	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+	"github.com/sextant-mesh/sextant/tests/golden"
+	"github.com/sextant-mesh/sextant/tests/xdsvalidate"
 )
 
 // corpus re-extracts every testdata/<case>/routes.golden.json from <corpus>/<case>/expected.json
@@ -34,31 +29,31 @@ func TestGolden(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden files: %v", err)
 	}
-	for _, golden := range dirs {
-		dir := filepath.Dir(golden)
+	for _, goldenPath := range dirs {
+		dir := filepath.Dir(goldenPath)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			if *corpus != "" {
-				refreshGolden(t, filepath.Join(*corpus, filepath.Base(dir), "expected.json"), golden)
+				golden.Refresh(t, filepath.Join(*corpus, filepath.Base(dir), "expected.json"), "routes", goldenPath)
 			}
-			var want []map[string]any
-			readJSON(t, golden, &want)
-			pc, p := loadCase(t, dir)
-			got := build(pc, p, want)
+			want := golden.Read(t, goldenPath)
+			c := golden.Case(t, dir)
+			got := build(c.Push, c.Proxy, want)
 			for _, rc := range got {
-				if err := validateDeep(rc.ProtoReflect()); err != nil {
-					t.Errorf("route %q is invalid: %v", rc.GetName(), err)
+				if err := xdsvalidate.Resource("route", rc.GetName(), rc); err != nil {
+					t.Errorf("invalid: %v", err)
 				}
 			}
-			compareRoutes(t, want, got)
+			golden.Compare(t, "route", want, golden.JSON(t, got))
 		})
 	}
 }
 
-func build(pc *model.PushContext, p *model.Proxy, want []map[string]any) []*routev3.RouteConfiguration {
+func build(pc *model.PushContext, p *model.Proxy, want map[string]any) []*routev3.RouteConfiguration {
 	var names []string
-	for _, w := range want {
-		names = append(names, w["name"].(string))
+	for n := range want {
+		names = append(names, n)
 	}
+	sort.Strings(names)
 	if !p.IsProxylessGRPC() {
 		return route.BuildRoutes(pc, p, names)
 	}
@@ -78,173 +73,17 @@ func build(pc *model.PushContext, p *model.Proxy, want []map[string]any) []*rout
 	return out
 }
 
-func compareRoutes(t *testing.T, want []map[string]any, got []*routev3.RouteConfiguration) {
-	t.Helper()
-	byName := map[string]any{}
-	for _, rc := range got {
-		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(rc)
-		if err != nil {
-			t.Fatalf("marshal %q: %v", rc.GetName(), err)
-		}
-		var v map[string]any
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
-		byName[rc.GetName()] = v
-	}
-	for _, w := range want {
-		name := w["name"].(string)
-		g, ok := byName[name]
-		if !ok {
-			t.Errorf("route %q: missing", name)
-			continue
-		}
-		if d := cmp.Diff(any(w), g); d != "" {
-			t.Errorf("route %q differs (-istiod +sextant):\n%s", name, d)
-		}
-		delete(byName, name)
-	}
-	for name := range byName {
-		t.Errorf("route %q: not expected", name)
-	}
-}
-
-// proxySpec is the proxy.yaml of a case: which proxy to generate for.
-type proxySpec struct {
-	Type         string            `json:"type"`
-	IP           string            `json:"ip"`
-	Namespace    string            `json:"namespace"`
-	Pod          string            `json:"pod"`
-	Labels       map[string]string `json:"labels"`
-	Generator    string            `json:"generator"`
-	Listeners    []string          `json:"listeners"`
-	IstioVersion string            `json:"istioVersion"`
-}
-
-// loadCase indexes a case directory and builds its proxy as istio-agent would announce it.
-func loadCase(t *testing.T, dir string) (*model.PushContext, *model.Proxy) {
-	t.Helper()
-	var spec proxySpec
-	b, err := os.ReadFile(filepath.Join(dir, "proxy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &spec); err != nil {
-		t.Fatal(err)
-	}
-	meshFile := filepath.Join(dir, "mesh.yaml")
-	if _, err := os.Stat(meshFile); err != nil {
-		meshFile = ""
-	}
-	meshConfig, err := mesh.Load(meshFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := file.LoadDir(dir, file.Options{Skip: []string{filepath.Join(dir, "proxy.yaml"), meshFile}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pr := range loaded.Problems {
-		if !pr.Warning {
-			t.Errorf("input rejected (istiod accepted it): %v", pr)
-		}
-	}
-	store := model.NewStore()
-	for _, c := range loaded.Configs {
-		store.Set(c)
-	}
-	pc := model.NewPushContext(store, meshConfig, model.DefaultOptions())
-	if spec.Type == "" {
-		spec.Type = string(model.SidecarProxy)
-	}
-	md := &model.NodeMetadata{
-		Namespace: spec.Namespace, Labels: spec.Labels, IstioVersion: "1.31.1",
-		ClusterID: "Kubernetes", InstanceIPs: []string{spec.IP}, Generator: spec.Generator,
-	}
-	id := spec.Type + "~" + spec.IP + "~" + spec.Pod + "." + spec.Namespace + "~" + spec.Namespace + ".svc.cluster.local"
-	p, err := model.ParseServiceNode(id, md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.InitProxy(p)
-	return pc, p
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-func refreshGolden(t *testing.T, expected, golden string) {
-	t.Helper()
-	var doc struct {
-		Routes json.RawMessage `json:"routes"`
-	}
-	readJSON(t, expected, &doc)
-	var routes any
-	if err := json.Unmarshal(doc.Routes, &routes); err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.MarshalIndent(routes, "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// validateDeep runs go-control-plane's ValidateAll on m and on every message packed in an
-// Any inside it (ValidateAll does not look into Any).
-func validateDeep(m protoreflect.Message) error {
-	if v, ok := m.Interface().(interface{ ValidateAll() error }); ok {
-		if err := v.ValidateAll(); err != nil {
-			return err
-		}
-	}
-	if a, ok := m.Interface().(*anypb.Any); ok {
-		inner, err := a.UnmarshalNew()
-		if err != nil {
-			return err
-		}
-		return validateDeep(inner.ProtoReflect())
-	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			for i := 0; i < v.List().Len() && err == nil; i++ {
-				err = validateDeep(v.List().Get(i).Message())
-			}
-		case fd.IsMap() && fd.MapValue().Message() != nil:
-			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				err = validateDeep(mv.Message())
-				return err == nil
-			})
-		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
-			err = validateDeep(v.Message())
-		}
-		return err == nil
-	})
-	return err
-}
-
 // TestInvalidReferences builds routes for VirtualServices that name hosts, subsets and
 // delegates that do not exist: generation must go on, produce valid config, and name the
 // clusters istiod would (they simply have no endpoints).
 func TestInvalidReferences(t *testing.T) {
-	pc, p := loadCase(t, "testdata/invalid-references")
+	c := golden.Case(t, "testdata/invalid-references")
+	pc, p := c.Push, c.Proxy
 	got := route.BuildRoutes(pc, p, []string{"9080", "9090", "http.8080"})
 	clusters := map[string][]string{}
 	for _, rc := range got {
-		if err := validateDeep(rc.ProtoReflect()); err != nil {
-			t.Errorf("route %q is invalid: %v", rc.GetName(), err)
+		if err := xdsvalidate.Resource("route", rc.GetName(), rc); err != nil {
+			t.Errorf("invalid: %v", err)
 		}
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {

@@ -32,11 +32,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	req := generate.Request{ConfigDir: *dir, ProxyFile: filepath.Join(*dir, "proxy.yaml")}
-	if m := filepath.Join(*dir, "mesh.yaml"); exists(m) {
-		req.MeshFile = m
-	}
-	res, err := generate.Run(req)
+	res, err := generate.Run(generate.CaseRequest(*dir))
 	if err != nil {
 		fail(err)
 	}
@@ -67,8 +63,6 @@ func main() {
 	}
 	fmt.Printf("%d/%d equal\n", eq, total)
 }
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "compatdiff:", err)
