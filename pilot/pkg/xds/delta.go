@@ -105,27 +105,14 @@ func applySubscription(w *Watched, sub, unsub []string) bool {
 }
 
 func (s *Server) pushDelta(c *Connection, srv deltaSender, req *model.PushRequest) error {
-	if req.Full {
-		c.refreshProxy(req.Push)
-	}
-	for _, t := range c.typesToPush(req) {
-		if err := s.respondDelta(c, srv, t, req); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.deliver(req, func(typeURL string) error { return s.respondDelta(c, srv, typeURL, req) })
 }
 
 // respondDelta sends the resources that are new or changed since last sent, and the
 // names that went away. A push that changes nothing sends nothing.
 func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, req *model.PushRequest) error {
-	pc := s.PushContext()
-	if req != nil && req.Push != nil {
-		pc = req.Push
-	}
-	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
-	if err != nil {
-		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
+	es, ok := s.generateFor(c, typeURL, req)
+	if !ok {
 		return nil
 	}
 	c.mu.Lock()

@@ -74,6 +74,36 @@ func (c *Connection) typesToPush(req *model.PushRequest) []string {
 	return nil
 }
 
+// deliver runs a push on a connection: the proxy is refreshed on full pushes, then each
+// affected type is responded to in push order.
+func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string) error) error {
+	if req.Full {
+		c.refreshProxy(req.Push)
+	}
+	for _, t := range c.typesToPush(req) {
+		if err := respond(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// generateFor builds one type for a connection from the push's PushContext, or the
+// current one when answering a request (req nil). A failure is logged and skips the
+// response: the proxy keeps what it has.
+func (s *Server) generateFor(c *Connection, typeURL string, req *model.PushRequest) ([]encoded, bool) {
+	pc := s.PushContext()
+	if req != nil && req.Push != nil {
+		pc = req.Push
+	}
+	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
+	if err != nil {
+		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
+		return nil, false
+	}
+	return es, true
+}
+
 // generate builds one type for a connection.
 func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, typeURL string, req *model.PushRequest) ([]encoded, error) {
 	gen := s.generators[typeURL]

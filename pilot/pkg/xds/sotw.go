@@ -73,26 +73,13 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 // pushSotW delivers a push: the affected types are regenerated and sent when they differ
 // from what the proxy has.
 func (s *Server) pushSotW(c *Connection, srv sotwSender, req *model.PushRequest) error {
-	if req.Full {
-		c.refreshProxy(req.Push)
-	}
-	for _, t := range c.typesToPush(req) {
-		if err := s.respondSotW(c, srv, t, req); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.deliver(req, func(typeURL string) error { return s.respondSotW(c, srv, typeURL, req) })
 }
 
 // respondSotW generates and sends one type. req is nil when answering a request.
 func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req *model.PushRequest) error {
-	pc := s.PushContext()
-	if req != nil && req.Push != nil {
-		pc = req.Push
-	}
-	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
-	if err != nil {
-		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
+	es, ok := s.generateFor(c, typeURL, req)
+	if !ok {
 		return nil
 	}
 	hash := setHash(es)
