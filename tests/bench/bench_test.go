@@ -9,7 +9,9 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
+	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
 	"github.com/sextant-mesh/sextant/pkg/meshgen"
 )
 
@@ -82,5 +84,28 @@ func TestGeneratedMeshIsServed(t *testing.T) {
 	}
 	if got := len(p.SidecarScope.Services()); got != 220 {
 		t.Errorf("sidecar scope imports %d services, want 220", got)
+	}
+}
+
+// BenchmarkPushContextDerive measures re-indexing after one change at 10k services: only
+// the indexes that read the changed kind are rebuilt.
+func BenchmarkPushContextDerive(b *testing.B) {
+	m := meshgen.Generate(spec(10000))
+	st := store(m)
+	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
+	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Sidecar} {
+		var key config.Key
+		for _, c := range m.Configs {
+			if c.Kind == kind {
+				key = c.Key()
+				break
+			}
+		}
+		b.Run(kind.Kind, func(b *testing.B) {
+			changed := map[config.Key]struct{}{key: {}}
+			for i := 0; i < b.N; i++ {
+				pc.Derive(st, changed)
+			}
+		})
 	}
 }

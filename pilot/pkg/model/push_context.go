@@ -39,6 +39,9 @@ type PushContext struct {
 	// Errors are the problems found in the inputs while indexing (invalid references,
 	// conflicts); each names the object it concerns. Indexing carries on past them.
 	Errors []error
+	// serviceErrors and virtualServiceErrors are Errors by the index that found them, so
+	// that a derived context keeps those of the indexes it shares.
+	serviceErrors, virtualServiceErrors []error
 }
 
 type exportDefaults struct {
@@ -53,13 +56,7 @@ func NewPushContext(store *Store, mesh *meshv1alpha1.MeshConfig, opts Options) *
 		virtualService:  ExportSet(mesh.GetDefaultVirtualServiceExportTo()),
 		destinationRule: ExportSet(mesh.GetDefaultDestinationRuleExportTo()),
 	}
-	pc.workloads = buildWorkloadIndex(store, opts)
-	pc.workloads.trustDomain = pc.TrustDomain()
-	pc.services, pc.endpoints = buildServices(store, pc.workloads, opts, &pc.Errors)
-	pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.Errors)
-	pc.destinationRules = buildDestinationRuleIndex(store, pc, &pc.Errors)
-	pc.sidecars = buildSidecarIndex(store, mesh.GetRootNamespace())
-	pc.authn = buildAuthnIndex(store, mesh.GetRootNamespace())
+	pc.rebuild(store, allIndexes)
 	return pc
 }
 

@@ -99,7 +99,7 @@ func NewServer(store *model.Store, mesh *meshv1alpha1.MeshConfig, generators map
 		metrics:    NewMetrics(),
 	}
 	s.debouncer = debounce.New(opts.Debounce, s.debouncedPush, opts.Clock)
-	s.push.Store(s.buildPushContext())
+	s.push.Store(s.buildPushContext(nil))
 	return s
 }
 
@@ -143,9 +143,17 @@ func (s *Server) ConfigUpdate(req *model.PushRequest) {
 	s.debouncer.Enqueue(req)
 }
 
-func (s *Server) buildPushContext() *model.PushContext {
+// buildPushContext indexes the store: derived from the current snapshot when the request
+// names what changed (only the indexes reading those kinds are rebuilt), from scratch on
+// startup, mesh config changes and requests that name nothing.
+func (s *Server) buildPushContext(req *model.PushRequest) *model.PushContext {
 	start := s.opts.Clock.Now()
-	pc := model.NewPushContext(s.store, s.Mesh(), s.opts.Model)
+	var pc *model.PushContext
+	if prev := s.push.Load(); prev != nil && req != nil && len(req.ConfigsUpdated) > 0 && prev.Mesh == s.Mesh() {
+		pc = prev.Derive(s.store, req.ConfigsUpdated)
+	} else {
+		pc = model.NewPushContext(s.store, s.Mesh(), s.opts.Model)
+	}
 	s.metrics.pushContextInit.Observe(s.opts.Clock.Since(start).Seconds())
 	s.metrics.services.Set(float64(len(pc.Services())))
 	s.pushVersion.Add(1)
@@ -156,7 +164,7 @@ func (s *Server) buildPushContext() *model.PushContext {
 // may affect.
 func (s *Server) debouncedPush(req *model.PushRequest, events int) {
 	s.metrics.debounceTime.Observe(s.opts.Clock.Since(req.Start).Seconds())
-	req.Push = s.buildPushContext()
+	req.Push = s.buildPushContext(req)
 	s.push.Store(req.Push)
 	queued := 0
 	for _, c := range s.Connections() {
@@ -219,4 +227,4 @@ func (s *Server) AddGenerator(typeURL string, g Generator) { s.generators[typeUR
 
 // InitPushContext rebuilds the PushContext from the store without pushing: for startup,
 // once the sources have synced and before streams are served.
-func (s *Server) InitPushContext() { s.push.Store(s.buildPushContext()) }
+func (s *Server) InitPushContext() { s.push.Store(s.buildPushContext(nil)) }

@@ -1,0 +1,94 @@
+package model
+
+import (
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+// index names one of the PushContext's indexes, as a bit.
+type index uint8
+
+const (
+	workloadsIndex index = 1 << iota
+	servicesIndex        // services and endpoints
+	virtualServicesIndex
+	destinationRulesIndex
+	sidecarsIndex
+	authnIndexBit
+
+	allIndexes = workloadsIndex | servicesIndex | virtualServicesIndex | destinationRulesIndex | sidecarsIndex | authnIndexBit
+)
+
+// readers maps each kind to the indexes built from it. Services and endpoints also read
+// the workload index (pods give endpoints their labels, identity and locality), so a
+// workload change re-indexes them too.
+var readers = map[config.Kind]index{
+	schema.Pod:                workloadsIndex | servicesIndex,
+	schema.Node:               workloadsIndex | servicesIndex,
+	schema.Namespace:          workloadsIndex | servicesIndex,
+	schema.Service:            servicesIndex,
+	schema.EndpointSlice:      servicesIndex,
+	schema.ServiceEntry:       servicesIndex,
+	schema.WorkloadEntry:      servicesIndex,
+	schema.VirtualService:     virtualServicesIndex,
+	schema.DestinationRule:    destinationRulesIndex,
+	schema.Sidecar:            sidecarsIndex,
+	schema.PeerAuthentication: authnIndexBit,
+}
+
+// affectedIndexes returns the indexes that read any of the changed kinds.
+func affectedIndexes(changed map[config.Key]struct{}) index {
+	var out index
+	for k := range changed {
+		out |= readers[k.Kind]
+	}
+	return out
+}
+
+// Derive returns the PushContext for store after the changes named by changed: the indexes
+// that read a changed kind are rebuilt, every other index is shared with pc (indexes are
+// never mutated once built). With no keys - "anything may have changed" - everything is
+// rebuilt. The mesh config and options must be pc's; a mesh config change needs
+// NewPushContext.
+func (pc *PushContext) Derive(store *Store, changed map[config.Key]struct{}) *PushContext {
+	which := allIndexes
+	if len(changed) > 0 {
+		which = affectedIndexes(changed)
+	}
+	next := &PushContext{
+		Mesh: pc.Mesh, Options: pc.Options, exportDefaults: pc.exportDefaults,
+		workloads: pc.workloads, services: pc.services, endpoints: pc.endpoints,
+		virtualServices: pc.virtualServices, destinationRules: pc.destinationRules,
+		sidecars: pc.sidecars, authn: pc.authn,
+		serviceErrors: pc.serviceErrors, virtualServiceErrors: pc.virtualServiceErrors,
+	}
+	next.rebuild(store, which)
+	return next
+}
+
+// rebuild builds the selected indexes from store, in dependency order.
+func (pc *PushContext) rebuild(store *Store, which index) {
+	root := pc.Mesh.GetRootNamespace()
+	if which&workloadsIndex != 0 {
+		pc.workloads = buildWorkloadIndex(store, pc.Options)
+		pc.workloads.trustDomain = pc.TrustDomain()
+	}
+	if which&servicesIndex != 0 {
+		pc.serviceErrors = nil
+		pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, &pc.serviceErrors)
+	}
+	if which&virtualServicesIndex != 0 {
+		pc.virtualServiceErrors = nil
+		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors)
+	}
+	if which&destinationRulesIndex != 0 {
+		pc.destinationRules = buildDestinationRuleIndex(store, pc, nil)
+	}
+	if which&sidecarsIndex != 0 {
+		pc.sidecars = buildSidecarIndex(store, root)
+	}
+	if which&authnIndexBit != 0 {
+		pc.authn = buildAuthnIndex(store, root)
+	}
+	pc.Errors = append(append([]error(nil), pc.serviceErrors...), pc.virtualServiceErrors...)
+}
