@@ -93,7 +93,7 @@ func BenchmarkPushContextDerive(b *testing.B) {
 	m := meshgen.Generate(spec(10000))
 	st := store(m)
 	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
-	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Sidecar} {
+	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Pod, schema.ServiceEntry, schema.Sidecar} {
 		var key config.Key
 		for _, c := range m.Configs {
 			if c.Kind == kind {

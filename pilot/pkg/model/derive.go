@@ -62,20 +62,29 @@ func (pc *PushContext) Derive(store *Store, changed map[config.Key]struct{}) *Pu
 		sidecars: pc.sidecars, authn: pc.authn,
 		serviceErrors: pc.serviceErrors, virtualServiceErrors: pc.virtualServiceErrors,
 	}
-	next.rebuild(store, which)
+	next.rebuild(store, which, changed)
 	return next
 }
 
-// rebuild builds the selected indexes from store, in dependency order.
-func (pc *PushContext) rebuild(store *Store, which index) {
+// rebuild builds the selected indexes from store, in dependency order. The service index
+// is derived from its previous state for the changed keys when it has one.
+func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key]struct{}) {
 	root := pc.Mesh.GetRootNamespace()
 	if which&workloadsIndex != 0 {
-		pc.workloads = buildWorkloadIndex(store, pc.Options)
-		pc.workloads.trustDomain = pc.TrustDomain()
+		if pc.workloads != nil && len(changed) > 0 {
+			pc.workloads = pc.workloads.derive(store, changed)
+		} else {
+			pc.workloads = buildWorkloadIndex(store, pc.Options)
+			pc.workloads.trustDomain = pc.TrustDomain()
+		}
 	}
 	if which&servicesIndex != 0 {
 		pc.serviceErrors = nil
-		pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, &pc.serviceErrors)
+		if pc.services != nil && len(changed) > 0 {
+			pc.services, pc.endpoints = pc.services.derive(store, pc.workloads, pc.Options, changed, pc.endpoints)
+		} else {
+			pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, &pc.serviceErrors)
+		}
 	}
 	if which&virtualServicesIndex != 0 {
 		pc.virtualServiceErrors = nil

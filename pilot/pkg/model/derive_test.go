@@ -9,6 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
 	"github.com/sextant-mesh/sextant/pkg/config"
@@ -91,6 +94,27 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 			c.Labels = map[string]string{}
 		}
 		c.Labels["sextant.test/step"] = fmt.Sprint(step)
+		if obj, ok := c.Spec.(runtime.Object); ok {
+			// Kubernetes objects carry their own metadata: edit that, and sometimes move a
+			// pod to another version (subset membership) or a node to another zone.
+			cp := obj.DeepCopyObject()
+			m := cp.(metav1.Object)
+			l := maps.Clone(m.GetLabels())
+			if l == nil {
+				l = map[string]string{}
+			}
+			l["sextant.test/step"] = fmt.Sprint(step)
+			if rng.IntN(2) == 0 {
+				if _, ok := l["version"]; ok {
+					l["version"] = "v9"
+				}
+				if _, ok := l["topology.kubernetes.io/zone"]; ok {
+					l["topology.kubernetes.io/zone"] = "elsewhere-1z"
+				}
+			}
+			m.SetLabels(l)
+			c.Spec = cp
+		}
 		store.Set(&c)
 		objects[k] = &c
 		return k, "edit"

@@ -46,16 +46,7 @@ func buildWorkloadIndex(store *Store, _ Options) *workloadIndex {
 		namespaces: map[string]*corev1.Namespace{},
 	}
 	for _, c := range store.List(schema.Pod, "") {
-		pod := c.Spec.(*corev1.Pod)
-		w.podsByName[c.Key()] = pod
-		if pod.Status.PodIP != "" && !pod.Spec.HostNetwork {
-			w.podsByIP[pod.Status.PodIP] = pod
-		}
-		for _, ip := range pod.Status.PodIPs {
-			if !pod.Spec.HostNetwork {
-				w.podsByIP[ip.IP] = pod
-			}
-		}
+		w.addPod(c.Key(), c.Spec.(*corev1.Pod))
 	}
 	for _, c := range store.List(schema.Node, "") {
 		w.nodes[c.Name] = c.Spec.(*corev1.Node)
@@ -89,56 +80,6 @@ type serviceKey struct {
 	Namespace string
 }
 
-// serviceIndex holds every service of the mesh.
-type serviceIndex struct {
-	all    []*Service
-	byHost map[host.Name]map[string]*Service
-}
-
-// endpointIndex holds the endpoints of every service object.
-type endpointIndex struct {
-	byService map[serviceKey][]*Endpoint
-}
-
-// buildServices converts Kubernetes Services + EndpointSlices and ServiceEntries +
-// WorkloadEntries into services and endpoints.
-func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) (*serviceIndex, *endpointIndex) {
-	si := &serviceIndex{byHost: map[host.Name]map[string]*Service{}}
-	ei := &endpointIndex{byService: map[serviceKey][]*Endpoint{}}
-	add := func(s *Service, eps []*Endpoint) {
-		si.all = append(si.all, s)
-		if si.byHost[s.Hostname] == nil {
-			si.byHost[s.Hostname] = map[string]*Service{}
-		}
-		si.byHost[s.Hostname][s.Namespace] = s
-		k := serviceKey{s.Hostname, s.Namespace}
-		ei.byService[k] = append(ei.byService[k], eps...)
-	}
-	slices := map[config.Key][]*discoveryv1.EndpointSlice{}
-	for _, c := range store.List(schema.EndpointSlice, "") {
-		es := c.Spec.(*discoveryv1.EndpointSlice)
-		name := es.Labels[labelServiceNameOfSlice]
-		if name == "" {
-			continue
-		}
-		k := config.Key{Kind: schema.Service, Namespace: c.Namespace, Name: name}
-		slices[k] = append(slices[k], es)
-	}
-	for _, c := range store.List(schema.Service, "") {
-		s := kubeService(c, opts)
-		w.setEndpointPreferences(s, c.Spec.(*corev1.Service))
-		add(s, kubeEndpoints(s, c.Spec.(*corev1.Service), slices[c.Key()], w, opts))
-	}
-	buildServiceEntries(store, w, opts, add, errs)
-	sortServices(si.all)
-	resolveAliases(si.all)
-	for k, eps := range ei.byService {
-		sortEndpoints(eps)
-		ei.byService[k] = eps
-	}
-	return si, ei
-}
-
 func sortServices(s []*Service) {
 	sort.SliceStable(s, func(i, j int) bool {
 		if !s[i].CreationTime.Equal(s[j].CreationTime) {
@@ -147,7 +88,13 @@ func sortServices(s []*Service) {
 		if s[i].Hostname != s[j].Hostname {
 			return s[i].Hostname < s[j].Hostname
 		}
-		return s[i].Namespace < s[j].Namespace
+		if s[i].Namespace != s[j].Namespace {
+			return s[i].Namespace < s[j].Namespace
+		}
+		if s[i].Registry != s[j].Registry {
+			return s[i].Registry == Kubernetes
+		}
+		return s[i].Name < s[j].Name
 	})
 }
 
@@ -262,6 +209,9 @@ func kubeEndpoints(s *Service, ks *corev1.Service, slices []*discoveryv1.Endpoin
 					if sp := s.PortByName(name); sp != nil {
 						ep.ServicePort = sp.Port
 					}
+					if e.TargetRef != nil && e.TargetRef.Kind == "Pod" {
+						ep.PodName = e.TargetRef.Name
+					}
 					w.fillFromPod(ep, pod)
 					if ep.NodeName == "" && e.NodeName != nil {
 						ep.NodeName = *e.NodeName
@@ -303,6 +253,7 @@ func (w *workloadIndex) fillFromPod(ep *Endpoint, pod *corev1.Pod) {
 		return
 	}
 	ep.Labels = pod.Labels
+	ep.PodName = pod.Name
 	ep.WorkloadName = podWorkloadName(pod)
 	ep.Namespace = pod.Namespace
 	ep.ServiceAccount = spiffeID(w.trustDomainOr(), pod.Namespace, serviceAccountName(pod))
@@ -322,9 +273,11 @@ func (w *workloadIndex) trustDomainOr() string {
 	return "cluster.local"
 }
 
-// resolveAliases records on each service the ExternalName services that resolve to it,
-// following chains of aliases and ignoring loops (Kubernetes answers NXDOMAIN for those).
-func resolveAliases(all []*Service) {
+// resolveAliases returns all with, for each service that ExternalName services resolve to
+// (following chains of aliases, ignoring loops: Kubernetes answers NXDOMAIN for those), a
+// copy carrying their hostnames in Aliases. Services are never mutated: they may be shared
+// with earlier snapshots.
+func resolveAliases(all []*Service) []*Service {
 	target := map[host.Name]host.Name{}
 	var aliases []*Service
 	for _, s := range all {
@@ -334,14 +287,9 @@ func resolveAliases(all []*Service) {
 		}
 	}
 	if len(aliases) == 0 {
-		return
+		return all
 	}
-	byHost := map[host.Name][]*Service{}
-	for _, s := range all {
-		if s.Resolution != Alias {
-			byHost[s.Hostname] = append(byHost[s.Hostname], s)
-		}
-	}
+	of := map[host.Name][]NamespacedHostname{}
 	for _, a := range aliases {
 		t, seen := target[a.Hostname], map[host.Name]bool{a.Hostname: true}
 		for {
@@ -354,8 +302,16 @@ func resolveAliases(all []*Service) {
 		if _, loop := target[t]; loop {
 			continue
 		}
-		for _, s := range byHost[t] {
-			s.Aliases = append(s.Aliases, NamespacedHostname{Hostname: a.Hostname, Namespace: a.Namespace})
+		of[t] = append(of[t], NamespacedHostname{Hostname: a.Hostname, Namespace: a.Namespace})
+	}
+	out := make([]*Service, len(all))
+	for i, s := range all {
+		out[i] = s
+		if as := of[s.Hostname]; len(as) > 0 && s.Resolution != Alias {
+			cp := *s
+			cp.Aliases = as
+			out[i] = &cp
 		}
 	}
+	return out
 }

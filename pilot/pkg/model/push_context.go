@@ -56,7 +56,7 @@ func NewPushContext(store *Store, mesh *meshv1alpha1.MeshConfig, opts Options) *
 		virtualService:  ExportSet(mesh.GetDefaultVirtualServiceExportTo()),
 		destinationRule: ExportSet(mesh.GetDefaultDestinationRuleExportTo()),
 	}
-	pc.rebuild(store, allIndexes)
+	pc.rebuild(store, allIndexes, nil)
 	return pc
 }
 

@@ -199,9 +199,12 @@ type Endpoint struct {
 	HealthStatus HealthStatus
 	// Weight is the load balancing weight; 0 means unset (1).
 	Weight uint32
-	// WorkloadName is the Pod or WorkloadEntry name.
+	// WorkloadName is the name istiod reports for the workload (Deployment, Pod or
+	// WorkloadEntry).
 	WorkloadName string
-	Namespace    string
+	// PodName is the Pod behind a Kubernetes endpoint (from its targetRef or its IP).
+	PodName   string
+	Namespace string
 	// HostName and SubDomain are the Pod's hostname and subdomain (headless services).
 	HostName, SubDomain string
 	NodeName            string

@@ -1,0 +1,280 @@
+package model
+
+import (
+	"maps"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+// serviceIndex holds every service of the mesh, and what each source object (a Kubernetes
+// Service, a ServiceEntry) contributed, so that a change re-derives only the services of
+// the objects it touches.
+type serviceIndex struct {
+	all    []*Service
+	byHost map[host.Name]map[string]*Service
+
+	// kube and entries are the services (with endpoints) of each Kubernetes Service and
+	// each ServiceEntry; sliceOwner maps an EndpointSlice to its Service.
+	kube       map[config.Key]sourced
+	entries    map[config.Key][]sourced
+	sliceOwner map[config.Key]config.Key
+	// shared marks the service keys that both a Kubernetes Service and a ServiceEntry
+	// define: their endpoints are merged.
+	shared map[serviceKey]bool
+}
+
+// sourced is one service and its endpoints, as its source object (src) defines them.
+type sourced struct {
+	src *config.Config
+	svc *Service
+	eps []*Endpoint
+}
+
+// endpointIndex holds the endpoints of every service object.
+type endpointIndex struct {
+	byService map[serviceKey][]*Endpoint
+}
+
+// buildServices converts Kubernetes Services + EndpointSlices and ServiceEntries +
+// WorkloadEntries into services and endpoints, from scratch.
+func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) (*serviceIndex, *endpointIndex) {
+	empty := &serviceIndex{kube: map[config.Key]sourced{}, entries: map[config.Key][]sourced{}, sliceOwner: map[config.Key]config.Key{}}
+	return empty.derive(store, w, opts, nil, nil)
+}
+
+// derive returns the index after the changes named by changed (nil: everything), sharing
+// the services of untouched source objects with si. Pod and Namespace changes re-derive
+// the Kubernetes services of their namespace (pods give endpoints their identity and
+// labels); Node changes, which move localities, re-derive every Kubernetes service;
+// WorkloadEntry changes re-derive their namespace's ServiceEntries.
+//
+// When only endpoints changed (EndpointSlices, Pods), the services themselves are shared
+// and only the endpoints of the affected services are replaced (ei is the previous
+// endpoint index).
+func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, changed map[config.Key]struct{}, ei *endpointIndex) (*serviceIndex, *endpointIndex) {
+	next := &serviceIndex{kube: maps.Clone(si.kube), entries: maps.Clone(si.entries), sliceOwner: maps.Clone(si.sliceOwner),
+		shared: si.shared}
+	// dirtyKube maps each Kubernetes Service to re-derive to whether only its endpoints
+	// may have changed.
+	dirtyKube, dirtySE := map[config.Key]bool{}, map[config.Key]bool{}
+	markEndpoints := func(k config.Key) {
+		if _, ok := dirtyKube[k]; !ok {
+			dirtyKube[k] = true
+		}
+	}
+	if changed == nil {
+		for _, c := range store.List(schema.Service, "") {
+			dirtyKube[c.Key()] = false
+		}
+		for _, c := range store.List(schema.ServiceEntry, "") {
+			dirtySE[c.Key()] = true
+		}
+		next.indexSlices(store, "")
+	}
+	for k := range changed {
+		switch k.Kind {
+		case schema.Service:
+			dirtyKube[k] = false
+		case schema.EndpointSlice:
+			if owner, ok := next.sliceOwner[k]; ok {
+				markEndpoints(owner)
+			}
+			if owner, ok := next.indexSlice(store.Get(k), k); ok {
+				markEndpoints(owner)
+			}
+		case schema.Pod:
+			// Only services with an endpoint on this pod (by name, or by its new IP)
+			// change: a pod joins or leaves a service through its EndpointSlices.
+			var ip string
+			if c := store.Get(k); c != nil {
+				ip = c.Spec.(*corev1.Pod).Status.PodIP
+			}
+			for sk, r := range next.kube {
+				if sk.Namespace == k.Namespace && servesPod(r.eps, k.Name, ip) {
+					markEndpoints(sk)
+				}
+			}
+		case schema.Namespace, schema.Node:
+			// Namespace annotations set endpoint preferences on services; nodes move
+			// every endpoint's locality.
+			ns := k.Name
+			if k.Kind == schema.Node {
+				ns = ""
+			}
+			for _, c := range store.List(schema.Service, ns) {
+				dirtyKube[c.Key()] = false
+			}
+		case schema.ServiceEntry:
+			dirtySE[k] = true
+		case schema.WorkloadEntry:
+			for _, c := range store.List(schema.ServiceEntry, k.Namespace) {
+				dirtySE[c.Key()] = true
+			}
+		}
+	}
+	servicesChanged := len(dirtySE) > 0 || ei == nil
+	var endpointKeys []config.Key
+	for k, endpointsOnly := range dirtyKube {
+		if !next.updateKube(store, k, w, opts, endpointsOnly) {
+			servicesChanged = true
+		}
+		endpointKeys = append(endpointKeys, k)
+	}
+	for k := range dirtySE {
+		next.updateServiceEntry(store, k, w, opts)
+	}
+	if servicesChanged {
+		return next, next.assemble()
+	}
+	next.all, next.byHost = si.all, si.byHost
+	return next, next.replaceEndpoints(ei, endpointKeys)
+}
+
+// replaceEndpoints returns ei with the endpoints of the given Kubernetes Services
+// re-derived; every other entry is shared.
+func (si *serviceIndex) replaceEndpoints(ei *endpointIndex, keys []config.Key) *endpointIndex {
+	out := &endpointIndex{byService: maps.Clone(ei.byService)}
+	for _, k := range keys {
+		r := si.kube[k]
+		sk := serviceKey{r.svc.Hostname, r.svc.Namespace}
+		if !si.shared[sk] {
+			out.byService[sk] = r.eps
+			continue
+		}
+		merged := append([]*Endpoint(nil), r.eps...)
+		for _, rs := range si.entries {
+			for _, e := range rs {
+				if e.svc.Hostname == sk.Hostname && e.svc.Namespace == sk.Namespace {
+					merged = append(merged, e.eps...)
+				}
+			}
+		}
+		sortEndpoints(merged)
+		out.byService[sk] = merged
+	}
+	return out
+}
+
+// indexSlices records the owner of every EndpointSlice in ns ("" for all).
+func (si *serviceIndex) indexSlices(store *Store, ns string) {
+	for _, c := range store.List(schema.EndpointSlice, ns) {
+		si.indexSlice(c, c.Key())
+	}
+}
+
+// indexSlice records (or, for a deleted slice, forgets) a slice's owner.
+func (si *serviceIndex) indexSlice(c *config.Config, k config.Key) (config.Key, bool) {
+	if c == nil {
+		delete(si.sliceOwner, k)
+		return config.Key{}, false
+	}
+	name := c.Spec.(*discoveryv1.EndpointSlice).Labels[labelServiceNameOfSlice]
+	if name == "" {
+		delete(si.sliceOwner, k)
+		return config.Key{}, false
+	}
+	owner := config.Key{Kind: schema.Service, Namespace: k.Namespace, Name: name}
+	si.sliceOwner[k] = owner
+	return owner, true
+}
+
+// updateKube re-derives one Kubernetes Service. With endpointsOnly, an unchanged Service
+// object keeps its previous *Service (the service list can then be shared); it reports
+// whether it could.
+func (si *serviceIndex) updateKube(store *Store, k config.Key, w *workloadIndex, opts Options, endpointsOnly bool) bool {
+	c := store.Get(k)
+	prev, had := si.kube[k]
+	if c == nil {
+		delete(si.kube, k)
+		return false
+	}
+	var slices []*discoveryv1.EndpointSlice
+	for _, sc := range store.List(schema.EndpointSlice, k.Namespace) {
+		if si.sliceOwner[sc.Key()] == k {
+			slices = append(slices, sc.Spec.(*discoveryv1.EndpointSlice))
+		}
+	}
+	ks := c.Spec.(*corev1.Service)
+	reused := endpointsOnly && had && prev.src == c
+	s := prev.svc
+	if !reused {
+		s = kubeService(c, opts)
+		w.setEndpointPreferences(s, ks)
+	}
+	eps := kubeEndpoints(s, ks, slices, w, opts)
+	sortEndpoints(eps)
+	si.kube[k] = sourced{src: c, svc: s, eps: eps}
+	return reused
+}
+
+func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, w *workloadIndex, opts Options) {
+	c := store.Get(k)
+	if c == nil {
+		delete(si.entries, k)
+		return
+	}
+	se := c.Spec.(*networkingv1alpha3.ServiceEntry)
+	wles := store.List(schema.WorkloadEntry, k.Namespace)
+	var out []sourced
+	for _, h := range se.Hosts {
+		s := serviceEntryService(c, se, h)
+		eps := serviceEntryEndpoints(c, se, s, wles, opts, w)
+		sortEndpoints(eps)
+		out = append(out, sourced{src: c, svc: s, eps: eps})
+	}
+	si.entries[k] = out
+}
+
+// assemble builds the ordered service list, the hostname index and the endpoint index
+// from the per-source results.
+func (si *serviceIndex) assemble() *endpointIndex {
+	ei := &endpointIndex{byService: make(map[serviceKey][]*Endpoint, len(si.kube)+len(si.entries))}
+	all := make([]*Service, 0, len(si.kube)+len(si.entries))
+	si.shared = map[serviceKey]bool{}
+	add := func(r sourced) {
+		all = append(all, r.svc)
+		k := serviceKey{r.svc.Hostname, r.svc.Namespace}
+		if prev, ok := ei.byService[k]; ok {
+			merged := append(append([]*Endpoint(nil), prev...), r.eps...)
+			sortEndpoints(merged)
+			ei.byService[k] = merged
+			si.shared[k] = true
+		} else {
+			ei.byService[k] = r.eps
+		}
+	}
+	for _, r := range si.kube {
+		add(r)
+	}
+	for _, rs := range si.entries {
+		for _, r := range rs {
+			add(r)
+		}
+	}
+	sortServices(all)
+	si.all = resolveAliases(all)
+	si.byHost = make(map[host.Name]map[string]*Service, len(si.all))
+	for _, s := range si.all {
+		if si.byHost[s.Hostname] == nil {
+			si.byHost[s.Hostname] = map[string]*Service{}
+		}
+		si.byHost[s.Hostname][s.Namespace] = s
+	}
+	return ei
+}
+
+// servesPod reports whether any endpoint is the named pod or at its IP.
+func servesPod(eps []*Endpoint, name, ip string) bool {
+	for _, e := range eps {
+		if e.PodName == name || (ip != "" && e.Address == ip) {
+			return true
+		}
+	}
+	return false
+}
