@@ -72,7 +72,7 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-const productpage = "sidecar~10.244.1.10~productpage-v1-d2e5d6db07-94dd5.default~default.svc.cluster.local"
+const productpage = "sidecar~127.1.1.10~productpage-v1-d2e5d6db07-94dd5.default~default.svc.cluster.local"
 
 func TestServesTheConfigDirAndReloadsIt(t *testing.T) {
 	dir := copyDir(t, "../../../examples/bookinfo")
