@@ -25,6 +25,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 		"04-serviceentry-static-workloadentry", "09-vs-delegate-exportto-gateways", "12-dr-tls-portlevel-subset-exportto",
 		"14-sidecar-workload-ingress-registry-only", "18-peerauthn-namespace-workload-portlevel",
 		"24-multins-exportto-sidecar-visibility", "29-rootdr-nsdr-dnsrr-registryonly",
+		"03-serviceentry-external-dns-wildcard", "28-k8s-externalname-tlsmode-unready", "30-eds-locality-health",
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {

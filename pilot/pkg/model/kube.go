@@ -81,21 +81,26 @@ type serviceKey struct {
 }
 
 func sortServices(s []*Service) {
-	sort.SliceStable(s, func(i, j int) bool {
-		if !s[i].CreationTime.Equal(s[j].CreationTime) {
-			return s[i].CreationTime.Before(s[j].CreationTime)
-		}
-		if s[i].Hostname != s[j].Hostname {
-			return s[i].Hostname < s[j].Hostname
-		}
-		if s[i].Namespace != s[j].Namespace {
-			return s[i].Namespace < s[j].Namespace
-		}
-		if s[i].Registry != s[j].Registry {
-			return s[i].Registry == Kubernetes
-		}
-		return s[i].Name < s[j].Name
-	})
+	sort.SliceStable(s, func(i, j int) bool { return serviceLess(s[i], s[j]) })
+}
+
+// serviceLess is istiod's service order: oldest first, then by hostname and namespace;
+// Kubernetes before ServiceEntry, then by the name of the object defining them, so the
+// order is total.
+func serviceLess(a, b *Service) bool {
+	if !a.CreationTime.Equal(b.CreationTime) {
+		return a.CreationTime.Before(b.CreationTime)
+	}
+	if a.Hostname != b.Hostname {
+		return a.Hostname < b.Hostname
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	if a.Registry != b.Registry {
+		return a.Registry == Kubernetes
+	}
+	return a.Source.Name < b.Source.Name
 }
 
 func sortEndpoints(eps []*Endpoint) {
@@ -123,6 +128,7 @@ func kubeService(c *config.Config, opts Options) *Service {
 	ks := c.Spec.(*corev1.Service)
 	s := &Service{
 		Hostname:     host.Name(ks.Name + "." + ks.Namespace + ".svc." + opts.DomainSuffix),
+		Source:       c.Key(),
 		Name:         ks.Name,
 		Namespace:    ks.Namespace,
 		Registry:     Kubernetes,

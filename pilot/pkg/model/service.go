@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
@@ -49,8 +50,11 @@ type Port struct {
 // a ServiceEntry. Services are immutable once in a PushContext.
 type Service struct {
 	Hostname host.Name
-	// Name and Namespace are those of the object the service came from (the Kubernetes
-	// Service, or the ServiceEntry).
+	// Source is the key of the object that defines the service (a Kubernetes Service or
+	// a ServiceEntry).
+	Source config.Key
+	// Name is the Kubernetes Service's name, or the host for a ServiceEntry (as istiod
+	// reports it); Namespace is the defining object's namespace.
 	Name      string
 	Namespace string
 	Ports     []*Port

@@ -27,6 +27,8 @@ type serviceIndex struct {
 	// shared marks the service keys that both a Kubernetes Service and a ServiceEntry
 	// define: their endpoints are merged.
 	shared map[serviceKey]bool
+	// hasAliases is true when ExternalName services exist (splice does not track them).
+	hasAliases bool
 }
 
 // sourced is one service and its endpoints, as its source object (src) defines them.
@@ -59,7 +61,7 @@ func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) 
 // endpoint index).
 func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, changed map[config.Key]struct{}, ei *endpointIndex) (*serviceIndex, *endpointIndex) {
 	next := &serviceIndex{kube: maps.Clone(si.kube), entries: maps.Clone(si.entries), sliceOwner: maps.Clone(si.sliceOwner),
-		shared: si.shared}
+		shared: si.shared, hasAliases: si.hasAliases}
 	// dirtyKube maps each Kubernetes Service to re-derive to whether only its endpoints
 	// may have changed.
 	dirtyKube, dirtySE := map[config.Key]bool{}, map[config.Key]bool{}
@@ -120,20 +122,145 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	}
 	servicesChanged := len(dirtySE) > 0 || ei == nil
 	var endpointKeys []config.Key
+	var removed []*Service
+	var added []sourced
 	for k, endpointsOnly := range dirtyKube {
+		if old, ok := si.kube[k]; ok {
+			removed = append(removed, old.svc)
+		}
 		if !next.updateKube(store, k, w, opts, endpointsOnly) {
 			servicesChanged = true
+		}
+		if r, ok := next.kube[k]; ok {
+			added = append(added, r)
 		}
 		endpointKeys = append(endpointKeys, k)
 	}
 	for k := range dirtySE {
+		for _, old := range si.entries[k] {
+			removed = append(removed, old.svc)
+		}
 		next.updateServiceEntry(store, k, w, opts)
+		added = append(added, next.entries[k]...)
 	}
-	if servicesChanged {
+	switch {
+	case !servicesChanged:
+		next.all, next.byHost = si.all, si.byHost
+		return next, next.replaceEndpoints(ei, endpointKeys)
+	case ei == nil || si.hasAliases || touchesAliases(removed, added):
 		return next, next.assemble()
 	}
-	next.all, next.byHost = si.all, si.byHost
-	return next, next.replaceEndpoints(ei, endpointKeys)
+	return next, next.splice(si, ei, removed, added)
+}
+
+// touchesAliases reports whether a change involves ExternalName services, whose alias
+// copies the incremental splice does not track.
+func touchesAliases(removed []*Service, added []sourced) bool {
+	for _, s := range removed {
+		if s.Resolution == Alias || len(s.Aliases) > 0 {
+			return true
+		}
+	}
+	for _, r := range added {
+		if r.svc.Resolution == Alias {
+			return true
+		}
+	}
+	return false
+}
+
+// splice derives the service list, hostname index and endpoint index from the previous
+// ones by taking out the removed services and merging in the added ones, in order, in
+// time linear in the number of services and without re-sorting them.
+func (si *serviceIndex) splice(prev *serviceIndex, ei *endpointIndex, removed []*Service, added []sourced) *endpointIndex {
+	gone := make(map[*Service]bool, len(removed))
+	touched := map[serviceKey]bool{}
+	for _, s := range removed {
+		gone[s] = true
+		touched[serviceKey{s.Hostname, s.Namespace}] = true
+	}
+	fresh := make([]*Service, 0, len(added))
+	for _, r := range added {
+		fresh = append(fresh, r.svc)
+		touched[serviceKey{r.svc.Hostname, r.svc.Namespace}] = true
+	}
+	sortServices(fresh)
+	all := make([]*Service, 0, len(prev.all)-len(removed)+len(fresh))
+	i := 0
+	for _, s := range prev.all {
+		if gone[s] {
+			continue
+		}
+		for i < len(fresh) && serviceLess(fresh[i], s) {
+			all = append(all, fresh[i])
+			i++
+		}
+		all = append(all, s)
+	}
+	si.all = append(all, fresh[i:]...)
+	si.hasAliases = false
+	// Re-derive the hostname and endpoint entries of the touched keys only.
+	si.byHost = maps.Clone(prev.byHost)
+	for k := range touched {
+		if m := si.byHost[k.Hostname]; m != nil {
+			m = maps.Clone(m)
+			delete(m, k.Namespace)
+			si.byHost[k.Hostname] = m
+			if len(m) == 0 {
+				delete(si.byHost, k.Hostname)
+			}
+		}
+	}
+	out := &endpointIndex{byService: maps.Clone(ei.byService)}
+	si.shared = maps.Clone(prev.shared)
+	for k := range touched {
+		delete(out.byService, k)
+		delete(si.shared, k)
+	}
+	for _, s := range si.all {
+		k := serviceKey{s.Hostname, s.Namespace}
+		if !touched[k] {
+			continue
+		}
+		m := si.byHost[s.Hostname]
+		if m == nil {
+			m = map[string]*Service{}
+			si.byHost[s.Hostname] = m
+		}
+		m[k.Namespace] = s // the last in order wins, as in a full build
+	}
+	byKey := map[serviceKey][]*Service{}
+	for _, s := range si.all {
+		if k := (serviceKey{s.Hostname, s.Namespace}); touched[k] {
+			byKey[k] = append(byKey[k], s)
+		}
+	}
+	for k, svcs := range byKey {
+		var eps []*Endpoint
+		for _, s := range svcs {
+			eps = append(eps, si.endpointsOf(s)...)
+		}
+		if len(svcs) > 1 {
+			eps = append([]*Endpoint(nil), eps...)
+			sortEndpoints(eps)
+			si.shared[k] = true
+		}
+		out.byService[k] = eps
+	}
+	return out
+}
+
+// endpointsOf returns the endpoints the source of s defined for it.
+func (si *serviceIndex) endpointsOf(s *Service) []*Endpoint {
+	if s.Registry == Kubernetes {
+		return si.kube[s.Source].eps
+	}
+	for _, r := range si.entries[s.Source] {
+		if r.svc == s {
+			return r.eps
+		}
+	}
+	return nil
 }
 
 // replaceEndpoints returns ei with the endpoints of the given Kubernetes Services
@@ -259,6 +386,13 @@ func (si *serviceIndex) assemble() *endpointIndex {
 	}
 	sortServices(all)
 	si.all = resolveAliases(all)
+	si.hasAliases = false
+	for _, s := range all {
+		if s.Resolution == Alias {
+			si.hasAliases = true
+			break
+		}
+	}
 	si.byHost = make(map[host.Name]map[string]*Service, len(si.all))
 	for _, s := range si.all {
 		if si.byHost[s.Hostname] == nil {

@@ -31,6 +31,7 @@ func buildServiceEntries(store *Store, w *workloadIndex, opts Options, add func(
 func serviceEntryService(c *config.Config, se *networkingv1alpha3.ServiceEntry, h string) *Service {
 	s := &Service{
 		Hostname:        host.Name(h),
+		Source:          c.Key(),
 		Name:            h,
 		Namespace:       c.Namespace,
 		Registry:        External,
