@@ -4,7 +4,7 @@ BIN       := bin
 SAMPLE    ?= examples/bookinfo
 PKGS      := ./...
 
-.PHONY: all build run test vet fmt-check compat bench clean istioctl
+.PHONY: all build run test vet fmt-check compat bench envtest clean istioctl
 
 all: build
 
@@ -42,6 +42,11 @@ compat:
 ## bench: PushContext build and per-proxy generation at 1k, 5k and 10k services.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tests/bench/
+
+## envtest: kube-apiserver and etcd for envtest, built from the Go module proxy and cached
+## (cold: minutes). Prints the directory for KUBEBUILDER_ASSETS.
+envtest:
+	GO=$(GO) tools/envtest/build.sh
 
 clean:
 	rm -rf $(BIN)
