@@ -109,7 +109,7 @@ func (h *Handler) syncz(w http.ResponseWriter, _ *http.Request) {
 	for _, c := range h.server.Connections() {
 		p := c.CurrentProxy()
 		ws := c.Watched()
-		st := SyncStatus{ClusterID: p.ClusterID(), ProxyID: c.ID, ProxyType: string(p.Type)}
+		st := SyncStatus{ClusterID: p.ClusterID(), ProxyID: p.ID, ProxyType: string(p.Type)}
 		if p.Metadata != nil {
 			st.IstioVersion = p.Metadata.IstioVersion
 		}
