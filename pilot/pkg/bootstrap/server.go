@@ -14,8 +14,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	"k8s.io/client-go/rest"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/config/file"
+	"github.com/sextant-mesh/sextant/pilot/pkg/config/kube"
 	"github.com/sextant-mesh/sextant/pilot/pkg/debug"
 	"github.com/sextant-mesh/sextant/pilot/pkg/features"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
@@ -41,6 +43,13 @@ type Args struct {
 	NetworksFile   string // --networksConfig
 	ConfigDir      string // --configDir
 	KubeConfig     string // --kubeconfig
+	// KubernetesAPIQPS and KubernetesAPIBurst limit requests to the API server
+	// (--kubernetesApiQPS 80, --kubernetesApiBurst 160).
+	KubernetesAPIQPS   float32
+	KubernetesAPIBurst int
+	// Kube is the cluster to read (from --kubeconfig, KUBECONFIG or the in-cluster config;
+	// see kube.RESTConfig); nil runs without one.
+	Kube *rest.Config
 	// KeepaliveMaxServerConnectionAge closes xDS connections after this age so proxies
 	// rebalance across instances (--keepaliveMaxServerConnectionAge, 30m).
 	KeepaliveMaxServerConnectionAge time.Duration
@@ -59,6 +68,7 @@ type Server struct {
 	xds     *xds.Server
 	debug   *debug.Handler
 	source  *file.Source
+	kube    *kube.Source
 	grpc    *grpc.Server
 	http    []*http.Server
 	addrs   map[string]string
@@ -95,6 +105,9 @@ func New(args Args) (*Server, error) {
 	s.xds.AddGenerator(xds.DebugType, xds.DebugGenerator(s.debug))
 	if args.ConfigDir != "" {
 		s.source = file.NewSource(args.ConfigDir, file.Options{Skip: []string{args.MeshConfigFile}}, s.store, s.configChanged, logs.Scope("config"))
+	}
+	if err := s.newKubeSource(meshConfig); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -142,6 +155,9 @@ func (s *Server) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = s.source.Run(ctx, 50*time.Millisecond) }()
 	}
+	if err := s.startKubeSource(ctx); err != nil {
+		return err
+	}
 	s.xds.InitPushContext()
 	s.xds.Start(ctx.Done())
 	if err := s.serveGRPC(); err != nil {
@@ -187,12 +203,12 @@ func (s *Server) serveHTTP() error {
 	monitoring.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, Version)
 	})
-	monitoring.Handle("/debug/", s.debug)
+	monitoring.Handle("/debug/", s.withConfigProblems(s.debug))
 	monitoring.Handle("/debug", s.debug)
 	for name, spec := range map[string]struct {
 		addr string
 		h    http.Handler
-	}{"http": {s.args.HTTPAddr, s.debug}, "monitoring": {s.args.MonitoringAddr, monitoring}} {
+	}{"http": {s.args.HTTPAddr, s.withConfigProblems(s.debug)}, "monitoring": {s.args.MonitoringAddr, monitoring}} {
 		if spec.addr == "" {
 			continue
 		}

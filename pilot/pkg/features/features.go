@@ -36,6 +36,18 @@ type Features struct {
 	Revision string
 	// ClusterID is CLUSTER_ID ("Kubernetes").
 	ClusterID string
+
+	// Kubernetes source (pilot/pkg/config/kube).
+
+	// KubeConfig is KUBECONFIG: the kubeconfig file(s) to read when --kubeconfig is not
+	// given. Without either, the in-cluster config is used when running in a pod.
+	KubeConfig string
+	// WatchNamespace is ISTIO_WATCH_NAMESPACE (""): when set, only that namespace (and
+	// POD_NAMESPACE) is watched.
+	WatchNamespace string
+	// KubeMaxConcurrentReconciles is PILOT_KUBE_MAX_CONCURRENT_RECONCILES (0 =
+	// GOMAXPROCS): how many objects of one kind are reconciled at once. Sextant-specific.
+	KubeMaxConcurrentReconciles int
 }
 
 type parser struct {
@@ -117,6 +129,10 @@ func Parse(env Env) (Features, []error) {
 		PodNamespace:         p.str("POD_NAMESPACE", "istio-system"),
 		Revision:             p.str("REVISION", "default"),
 		ClusterID:            p.str("CLUSTER_ID", "Kubernetes"),
+
+		KubeConfig:                  p.str("KUBECONFIG", ""),
+		WatchNamespace:              p.str("ISTIO_WATCH_NAMESPACE", ""),
+		KubeMaxConcurrentReconciles: p.integer("PILOT_KUBE_MAX_CONCURRENT_RECONCILES", 0),
 	}
 	return f, p.errs
 }

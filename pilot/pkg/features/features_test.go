@@ -38,3 +38,17 @@ func TestOverridesAndBadValues(t *testing.T) {
 		t.Errorf("errors = %v, want one for PILOT_DEBOUNCE_MAX", errs)
 	}
 }
+
+func TestKubernetesSourceSettings(t *testing.T) {
+	f, errs := Parse(envOf(map[string]string{
+		"KUBECONFIG":                           "/a:/b",
+		"ISTIO_WATCH_NAMESPACE":                "shop",
+		"PILOT_KUBE_MAX_CONCURRENT_RECONCILES": "3",
+	}))
+	if len(errs) != 0 || f.KubeConfig != "/a:/b" || f.WatchNamespace != "shop" || f.KubeMaxConcurrentReconciles != 3 {
+		t.Errorf("got %+v, %v", f, errs)
+	}
+	if f, _ := Parse(envOf(nil)); f.KubeMaxConcurrentReconciles != 0 || f.WatchNamespace != "" {
+		t.Errorf("defaults: %+v", f)
+	}
+}

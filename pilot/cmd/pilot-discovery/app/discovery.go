@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/bootstrap"
+	"github.com/sextant-mesh/sextant/pilot/pkg/config/kube"
 	"github.com/sextant-mesh/sextant/pilot/pkg/features"
 )
 
@@ -36,6 +37,17 @@ func newDiscoveryCommand() *cobra.Command {
 			if args.ClusterID == "" {
 				args.ClusterID = f.ClusterID
 			}
+			if args.KubeConfig == "" {
+				args.KubeConfig = f.KubeConfig
+			}
+			kubeConfig, err := kube.RESTConfig(args.KubeConfig)
+			if err != nil {
+				return err
+			}
+			if kubeConfig != nil {
+				kubeConfig.QPS, kubeConfig.Burst = args.KubernetesAPIQPS, args.KubernetesAPIBurst
+			}
+			args.Kube = kubeConfig
 			return runDiscovery(args)
 		},
 	}
@@ -50,7 +62,9 @@ func newDiscoveryCommand() *cobra.Command {
 	fl.StringVar(&args.MeshConfigFile, "meshConfig", "./etc/istio/config/mesh", "File name for Istio mesh configuration; missing means istiod's defaults")
 	fl.StringVar(&args.NetworksFile, "networksConfig", "./etc/istio/config/meshNetworks", "File name for Istio mesh networks configuration")
 	fl.StringVar(&args.ConfigDir, "configDir", "", "Directory to watch for Istio and Kubernetes configuration YAML")
-	fl.StringVar(&args.KubeConfig, "kubeconfig", "", "Use a Kubernetes configuration file instead of in-cluster configuration (not supported yet)")
+	fl.StringVar(&args.KubeConfig, "kubeconfig", "", "Use a Kubernetes configuration file instead of in-cluster configuration (default KUBECONFIG)")
+	fl.Float32Var(&args.KubernetesAPIQPS, "kubernetesApiQPS", 80.0, "Maximum QPS when communicating with the Kubernetes API")
+	fl.IntVar(&args.KubernetesAPIBurst, "kubernetesApiBurst", 160, "Maximum burst for throttle when communicating with the Kubernetes API")
 	fl.DurationVar(&args.KeepaliveMaxServerConnectionAge, "keepaliveMaxServerConnectionAge", 30*time.Minute,
 		"Maximum age of an xDS connection before the server closes it, so proxies rebalance")
 	fl.DurationVar(&args.ShutdownDuration, "shutdownDuration", 10*time.Second, "Duration the discovery server waits for streams to drain on shutdown")
