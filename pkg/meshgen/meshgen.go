@@ -1,7 +1,7 @@
 // Package meshgen generates realistic synthetic meshes for benchmarks and load tests:
 // namespaces of Kubernetes services with pods and EndpointSlices, and the Istio objects
 // large meshes carry (VirtualServices with subsets and weights, DestinationRules,
-// ServiceEntries). The same Spec always yields the same mesh.
+// ServiceEntries, EnvoyFilters). The same Spec always yields the same mesh.
 package meshgen
 
 import (
@@ -29,6 +29,10 @@ type Spec struct {
 	VirtualServicePercent, DestinationRulePercent int
 	// ServiceEntries is the number of MESH_EXTERNAL DNS ServiceEntries.
 	ServiceEntries int
+	// EnvoyFilters is the number of EnvoyFilters: one in ten mesh-wide in the root
+	// namespace (istio-system), the others in the services' namespaces, each selecting one
+	// service's workloads. See envoyFilter for the patches they carry.
+	EnvoyFilters int
 }
 
 // Mesh is a generated mesh.
@@ -58,6 +62,9 @@ func Generate(s Spec) *Mesh {
 	}
 	for i := 0; i < s.ServiceEntries; i++ {
 		m.serviceEntry(i, nsName(i%s.Namespaces))
+	}
+	for i := 0; i < s.EnvoyFilters; i++ {
+		m.envoyFilter(s, i)
 	}
 	return m
 }

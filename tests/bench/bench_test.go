@@ -5,6 +5,7 @@ package bench
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
@@ -21,6 +22,7 @@ func spec(n int) meshgen.Spec {
 	return meshgen.Spec{
 		Namespaces: 50, Services: n, EndpointsPerService: 2,
 		VirtualServicePercent: 20, DestinationRulePercent: 20, ServiceEntries: n / 10,
+		EnvoyFilters: n / 20,
 	}
 }
 
@@ -70,6 +72,9 @@ func BenchmarkGenerateSidecar(b *testing.B) {
 func TestGeneratedMeshIsServed(t *testing.T) {
 	m := meshgen.Generate(spec(200))
 	pc := model.NewPushContext(store(m), mesh.Default(), model.DefaultOptions())
+	if len(pc.Errors) > 0 {
+		t.Errorf("generated mesh has errors: %v", pc.Errors)
+	}
 	if got := len(pc.Services()); got != 220 {
 		t.Fatalf("services = %d, want 200 Kubernetes + 20 ServiceEntry hosts", got)
 	}
@@ -87,13 +92,14 @@ func TestGeneratedMeshIsServed(t *testing.T) {
 	}
 }
 
-// BenchmarkPushContextDerive measures re-indexing after one change at 10k services: only
-// the indexes that read the changed kind are rebuilt.
+// BenchmarkPushContextDerive measures re-indexing after one change at 10k services (and
+// 500 EnvoyFilters): only the indexes that read the changed kind are rebuilt. The
+// EnvoyFilter change is a new object each time, so it is compiled again, as an edit is.
 func BenchmarkPushContextDerive(b *testing.B) {
 	m := meshgen.Generate(spec(10000))
 	st := store(m)
 	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
-	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Pod, schema.ServiceEntry, schema.Sidecar} {
+	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Pod, schema.ServiceEntry, schema.Sidecar, schema.EnvoyFilter} {
 		var key config.Key
 		for _, c := range m.Configs {
 			if c.Kind == kind {
@@ -103,7 +109,13 @@ func BenchmarkPushContextDerive(b *testing.B) {
 		}
 		b.Run(kind.Kind, func(b *testing.B) {
 			changed := map[config.Key]struct{}{key: {}}
+			orig := st.Get(key)
 			for i := 0; i < b.N; i++ {
+				if kind == schema.EnvoyFilter {
+					edited := *orig
+					edited.ResourceVersion = strconv.Itoa(i)
+					st.Set(&edited)
+				}
 				pc.Derive(st, changed)
 			}
 		})

@@ -15,8 +15,10 @@ const (
 	destinationRulesIndex
 	sidecarsIndex
 	authnIndexBit
+	envoyFiltersIndex
 
-	allIndexes = workloadsIndex | servicesIndex | virtualServicesIndex | destinationRulesIndex | sidecarsIndex | authnIndexBit
+	allIndexes = workloadsIndex | servicesIndex | virtualServicesIndex | destinationRulesIndex | sidecarsIndex | authnIndexBit |
+		envoyFiltersIndex
 )
 
 // readers maps each kind to the indexes built from it. Services and endpoints also read
@@ -34,6 +36,7 @@ var readers = map[config.Kind]index{
 	schema.DestinationRule:    destinationRulesIndex,
 	schema.Sidecar:            sidecarsIndex,
 	schema.PeerAuthentication: authnIndexBit,
+	schema.EnvoyFilter:        envoyFiltersIndex,
 }
 
 // affectedIndexes returns the indexes that read any of the changed kinds.
@@ -59,7 +62,7 @@ func (pc *PushContext) Derive(store *Store, changed map[config.Key]struct{}) *Pu
 		Mesh: pc.Mesh, Options: pc.Options, exportDefaults: pc.exportDefaults,
 		workloads: pc.workloads, services: pc.services, endpoints: pc.endpoints,
 		virtualServices: pc.virtualServices, destinationRules: pc.destinationRules,
-		sidecars: pc.sidecars, authn: pc.authn,
+		sidecars: pc.sidecars, authn: pc.authn, envoyFilters: pc.envoyFilters,
 		serviceErrors: pc.serviceErrors, virtualServiceErrors: pc.virtualServiceErrors,
 	}
 	next.rebuild(store, which, changed)
@@ -99,5 +102,13 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 	if which&authnIndexBit != 0 {
 		pc.authn = buildAuthnIndex(store, root)
 	}
+	if which&envoyFiltersIndex != 0 {
+		if pc.envoyFilters != nil && len(changed) > 0 {
+			pc.envoyFilters = pc.envoyFilters.derive(store, changed)
+		} else {
+			pc.envoyFilters = buildEnvoyFilterIndex(store)
+		}
+	}
 	pc.Errors = append(append([]error(nil), pc.serviceErrors...), pc.virtualServiceErrors...)
+	pc.Errors = append(pc.Errors, pc.envoyFilters.errors...)
 }

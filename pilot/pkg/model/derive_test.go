@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -26,6 +28,8 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 		"14-sidecar-workload-ingress-registry-only", "18-peerauthn-namespace-workload-portlevel",
 		"24-multins-exportto-sidecar-visibility", "29-rootdr-nsdr-dnsrr-registryonly",
 		"03-serviceentry-external-dns-wildcard", "28-k8s-externalname-tlsmode-unready", "30-eds-locality-health",
+		"15-envoyfilter-lua-cluster-merge", "35-envoyfilter-network-http-listener-filters",
+		"36-envoyfilter-route-vhost-http-route-ops", "38-envoyfilter-selection-priority-version",
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -95,6 +99,12 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 			c.Labels = map[string]string{}
 		}
 		c.Labels["sextant.test/step"] = fmt.Sprint(step)
+		if ef, ok := c.Spec.(*networkingv1alpha3.EnvoyFilter); ok {
+			// Reorder EnvoyFilters: a new priority changes which patch applies last.
+			ef = proto.Clone(ef).(*networkingv1alpha3.EnvoyFilter)
+			ef.Priority = int32(rng.IntN(3) - 1)
+			c.Spec = ef
+		}
 		if obj, ok := c.Spec.(runtime.Object); ok {
 			// Kubernetes objects carry their own metadata: edit that, and sometimes move a
 			// pod to another version (subset membership) or a node to another zone.

@@ -34,6 +34,7 @@ type PushContext struct {
 	destinationRules *destinationRuleIndex
 	sidecars         *sidecarIndex
 	authn            *authnIndex
+	envoyFilters     *envoyFilterIndex
 
 	exportDefaults exportDefaults
 	// Errors are the problems found in the inputs while indexing (invalid references,

@@ -44,6 +44,9 @@ type builder struct {
 	mesh  *meshv1alpha1.MeshConfig
 	// ipv4 and ipv6 say which address families the proxy has.
 	ipv4, ipv6 bool
+	// inboundHosts are the hostnames of the services each inbound cluster serves, by
+	// cluster name, for EnvoyFilter cluster matches.
+	inboundHosts map[string][]string
 }
 
 func newBuilder(pc *model.PushContext, p *model.Proxy) *builder {

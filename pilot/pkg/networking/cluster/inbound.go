@@ -69,6 +69,7 @@ func (b *builder) inboundFromTargets() []*clusterv3.Cluster {
 	var out []*clusterv3.Cluster
 	for _, port := range ports {
 		if c := b.inboundCluster(port, bind, byPort[port]); c != nil {
+			b.recordHosts(c, byPort[port])
 			out = append(out, c)
 		}
 	}
@@ -91,11 +92,26 @@ func (b *builder) inboundFromSidecar(sc *model.SidecarScope) []*clusterv3.Cluste
 			TargetPort: port,
 		}
 		if c := b.inboundCluster(int(in.GetPort().GetNumber()), addr, []model.ServiceTarget{t}); c != nil {
+			b.recordHosts(c, []model.ServiceTarget{t})
 			out = append(out, c)
 		}
 	}
 	return out
 }
+
+// recordHosts remembers the services an inbound cluster serves: its name does not say,
+// and EnvoyFilter cluster matches on a service need them.
+func (b *builder) recordHosts(c *clusterv3.Cluster, targets []model.ServiceTarget) {
+	if b.inboundHosts == nil {
+		b.inboundHosts = map[string][]string{}
+	}
+	for _, t := range targets {
+		b.inboundHosts[c.GetName()] = append(b.inboundHosts[c.GetName()], string(t.Service.Hostname))
+	}
+}
+
+// servedHosts returns the hostnames of the services an inbound cluster serves.
+func (b *builder) servedHosts(c *clusterv3.Cluster) []string { return b.inboundHosts[c.GetName()] }
 
 // defaultEndpoint resolves an ingress listener's defaultEndpoint: "unix://..." as is,
 // 127.0.0.1/::1 to the proxy's loopback, 0.0.0.0/:: to its IP, "" to ORIGINAL_DST.

@@ -18,6 +18,10 @@
 //     built by one function for inbound and outbound chains;
 //   - tls.go: inbound mesh mTLS contexts.
 //
+// The proxy's EnvoyFilter patches (pilot/pkg/envoyfilter) are applied in BuildListeners,
+// per listener context, and to each inbound route configuration as it is built, where
+// istiod applies them.
+//
 // The package reads only the PushContext and the Proxy (generation is a pure function of
 // them). It must not import the cluster, route or endpoint generators: the inbound route
 // configuration it embeds is its own.

@@ -10,6 +10,7 @@ import (
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
+	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
@@ -199,7 +200,7 @@ func (b *builder) inboundHTTPFilters(c *inboundChain) []*listenerv3.Filter {
 		b.hcmFilter(hcmOpts{
 			class:       classInbound,
 			statPrefix:  c.httpStatPrefix(),
-			routeConfig: inboundRouteConfig(c),
+			routeConfig: envoyfilter.PatchRouteConfiguration(b.patches, envoyfilter.SidecarInbound, inboundRouteConfig(c)),
 			protocol:    c.port.Protocol,
 		}),
 	}

@@ -10,6 +10,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
+	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
@@ -47,21 +48,23 @@ const (
 
 // BuildListeners returns the listeners of a sidecar proxy: outbound listeners, the HTTP
 // proxy listener if the mesh enables it, virtualOutbound, then virtualInbound and any
-// inbound listeners that bind to a port.
+// inbound listeners that bind to a port. The proxy's EnvoyFilter listener patches are
+// applied in each listener's context (inbound route configurations are patched as they
+// are built); listeners that patches add follow the outbound and the inbound ones.
 // Other proxy types get none (gateways are built elsewhere).
 func BuildListeners(pc *model.PushContext, p *model.Proxy) []*listenerv3.Listener {
 	if p.Type != model.SidecarProxy || p.SidecarScope == nil || pc.Mesh.GetProxyListenPort() <= 0 {
 		return nil
 	}
 	b := newBuilder(pc, p)
-	out := b.outboundListeners()
-	if hp := b.httpProxyListener(); hp != nil {
+	out := envoyfilter.PatchListeners(b.patches, envoyfilter.SidecarOutbound, b.outboundListeners())
+	if hp := envoyfilter.PatchListener(b.patches, envoyfilter.SidecarOutbound, b.httpProxyListener()); hp != nil {
 		out = append(out, hp)
 	}
-	if vo := b.virtualOutboundListener(); vo != nil {
+	if vo := envoyfilter.PatchListener(b.patches, envoyfilter.SidecarOutbound, b.virtualOutboundListener()); vo != nil {
 		out = append(out, vo)
 	}
-	return append(out, b.inboundListeners()...)
+	return append(out, envoyfilter.PatchListeners(b.patches, envoyfilter.SidecarInbound, b.inboundListeners())...)
 }
 
 // builder carries what every part of a proxy's LDS reads, computed once per call.
@@ -78,6 +81,8 @@ type builder struct {
 	headers proxyHeaders
 	// telemetry holds the stats filters for each class.
 	telemetry telemetryFilters
+	// patches are the EnvoyFilter patches that apply to the proxy.
+	patches *envoyfilter.Patches
 }
 
 func newBuilder(pc *model.PushContext, p *model.Proxy) *builder {
@@ -85,6 +90,7 @@ func newBuilder(pc *model.PushContext, p *model.Proxy) *builder {
 	b.peerAuthn = pc.PeerAuthentication(p.ConfigNamespace, p.Labels)
 	b.headers = proxyHeadersFrom(pc.Mesh.GetDefaultConfig().GetProxyHeaders())
 	b.telemetry = newTelemetryFilters(pc.Mesh)
+	b.patches = pc.EnvoyFilters(p)
 	return b
 }
 

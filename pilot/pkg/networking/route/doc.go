@@ -6,7 +6,8 @@
 // host per service reachable on that port ("host:port", with every name and address the
 // service answers to as domains), the VirtualService routes that apply to it, and a
 // catch-all virtual host that passes through (allow_any) or rejects (block_all)
-// unknown destinations per the outbound traffic policy.
+// unknown destinations per the outbound traffic policy. The proxy's EnvoyFilter route
+// patches (pilot/pkg/envoyfilter, SIDECAR_OUTBOUND) are applied to each configuration.
 //
 // Two lower-level functions are exported for other generators:
 //
@@ -20,7 +21,7 @@
 //     routes are built for, how destination services and consistent-hash policies are
 //     found). Gateway RDS will reuse them.
 //
-// The package reads only the model (PushContext, Proxy and its SidecarScope); it never
-// imports other generators, and it has no state: every function is a pure function of
+// The package reads only the model (PushContext, Proxy and its SidecarScope) and applies
+// EnvoyFilter patches through pilot/pkg/envoyfilter; it never imports other generators, and it has no state: every function is a pure function of
 // its arguments.
 package route

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
+	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 )
 
@@ -35,14 +36,17 @@ const maxDirectResponseBodySize = 1024 * 1024
 // BuildRoutes returns, in order, one route configuration per name in names for proxy p.
 // For sidecars a name is a listener port ("9080"), "host:port" for a sniffed service
 // port, "http_proxy" or a Unix socket ("unix://..."); a name it cannot build yields an
-// empty configuration, as istiod answers. Gateways are not served yet and get none.
+// empty configuration, as istiod answers. The proxy's EnvoyFilter route patches
+// (SIDECAR_OUTBOUND) are applied to the configurations built. Gateways are not served
+// yet and get none.
 func BuildRoutes(pc *model.PushContext, p *model.Proxy, names []string) []*routev3.RouteConfiguration {
 	if p == nil || p.Type != model.SidecarProxy || p.SidecarScope == nil {
 		return nil
 	}
+	patches := pc.EnvoyFilters(p)
 	out := make([]*routev3.RouteConfiguration, 0, len(names))
 	for _, name := range names {
-		rc := buildSidecarRouteConfig(pc, p, name)
+		rc := envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, buildSidecarRouteConfig(pc, p, name))
 		if rc == nil {
 			rc = &routev3.RouteConfiguration{
 				Name:             name,
