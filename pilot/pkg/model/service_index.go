@@ -124,11 +124,12 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	var endpointKeys []config.Key
 	var removed []*Service
 	var added []sourced
+	slices := next.slicesOf(store, dirtyKube)
 	for k, endpointsOnly := range dirtyKube {
 		if old, ok := si.kube[k]; ok {
 			removed = append(removed, old.svc)
 		}
-		if !next.updateKube(store, k, w, opts, endpointsOnly) {
+		if !next.updateKube(store, k, slices(k), w, opts, endpointsOnly) {
 			servicesChanged = true
 		}
 		if r, ok := next.kube[k]; ok {
@@ -311,21 +312,42 @@ func (si *serviceIndex) indexSlice(c *config.Config, k config.Key) (config.Key, 
 	return owner, true
 }
 
+// slicesOf returns a lookup of the EndpointSlices owned by each of the given Services,
+// listing the store once per namespace involved (or once in all when many services are).
+func (si *serviceIndex) slicesOf(store *Store, services map[config.Key]bool) func(config.Key) []*discoveryv1.EndpointSlice {
+	byOwner := map[config.Key][]*discoveryv1.EndpointSlice{}
+	listed := map[string]bool{}
+	add := func(ns string) {
+		for _, sc := range store.List(schema.EndpointSlice, ns) {
+			if owner, ok := si.sliceOwner[sc.Key()]; ok {
+				if _, want := services[owner]; want {
+					byOwner[owner] = append(byOwner[owner], sc.Spec.(*discoveryv1.EndpointSlice))
+				}
+			}
+		}
+	}
+	if len(services) > 64 {
+		add("")
+	} else {
+		for k := range services {
+			if !listed[k.Namespace] {
+				listed[k.Namespace] = true
+				add(k.Namespace)
+			}
+		}
+	}
+	return func(k config.Key) []*discoveryv1.EndpointSlice { return byOwner[k] }
+}
+
 // updateKube re-derives one Kubernetes Service. With endpointsOnly, an unchanged Service
 // object keeps its previous *Service (the service list can then be shared); it reports
 // whether it could.
-func (si *serviceIndex) updateKube(store *Store, k config.Key, w *workloadIndex, opts Options, endpointsOnly bool) bool {
+func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discoveryv1.EndpointSlice, w *workloadIndex, opts Options, endpointsOnly bool) bool {
 	c := store.Get(k)
 	prev, had := si.kube[k]
 	if c == nil {
 		delete(si.kube, k)
 		return false
-	}
-	var slices []*discoveryv1.EndpointSlice
-	for _, sc := range store.List(schema.EndpointSlice, k.Namespace) {
-		if si.sliceOwner[sc.Key()] == k {
-			slices = append(slices, sc.Spec.(*discoveryv1.EndpointSlice))
-		}
 	}
 	ks := c.Spec.(*corev1.Service)
 	reused := endpointsOnly && had && prev.src == c
