@@ -1,0 +1,145 @@
+package load
+
+import (
+	"context"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// sotwType is the client's state of one type on a State of the World stream.
+type sotwType struct {
+	version, nonce string
+	names          []string // subscribed names (EDS, RDS); nil for wildcard types
+}
+
+// runSotW runs one State of the World stream until it breaks or ctx ends.
+func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return err
+	}
+	state := map[string]*sotwType{}
+	var subs subscriptions
+	sentNode := false
+	// request subscribes to (or ACKs) a type with its current names, version and nonce.
+	request := func(typeURL string) error {
+		s := state[typeURL]
+		if s == nil {
+			s = &sotwType{}
+			state[typeURL] = s
+		}
+		req := &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: s.version, ResponseNonce: s.nonce, ResourceNames: s.names}
+		if !sentNode {
+			req.Node, sentNode = c.node, true // the first request of the stream
+		}
+		return st.Send(req)
+	}
+	if err := request(ClusterType); err != nil {
+		return err
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		rs := make([]resource, len(resp.GetResources()))
+		for i, a := range resp.GetResources() {
+			rs[i] = resource{value: a.GetValue()}
+		}
+		matched := c.received(resp.GetTypeUrl(), proto.Size(resp), rs, len(rs))
+		s := state[resp.GetTypeUrl()]
+		if s == nil {
+			continue // not subscribed; Envoy ignores it too
+		}
+		s.version, s.nonce = resp.GetVersionInfo(), resp.GetNonce()
+		if i := typeIndex(resp.GetTypeUrl()); i >= 0 {
+			subs.got[i] = true
+		}
+		// The ACK goes first, then the subscriptions the response changed: Envoy pauses
+		// EDS (RDS) while it applies CDS (LDS), ACKs, then resumes.
+		if err := request(resp.GetTypeUrl()); err != nil {
+			return err
+		}
+		c.acked(matched)
+		switch resp.GetTypeUrl() {
+		case ClusterType:
+			if err := c.follow(state, EndpointType, clusterEDSNames(rs), request); err != nil {
+				return err
+			}
+			if len(stateNames(state, EndpointType)) == 0 && !subs.ldsRequested {
+				subs.ldsRequested = true
+				if err := request(ListenerType); err != nil {
+					return err
+				}
+			}
+		case EndpointType:
+			if !subs.ldsRequested {
+				subs.ldsRequested = true
+				if err := request(ListenerType); err != nil {
+					return err
+				}
+			}
+		case ListenerType:
+			names, err := listenerRouteNames(rs)
+			if err != nil {
+				return errorf(c, "listeners: %v", err)
+			}
+			if err := c.follow(state, RouteType, names, request); err != nil {
+				return err
+			}
+		}
+		if subs.ready(len(stateNames(state, EndpointType)), len(stateNames(state, RouteType))) {
+			c.markReady()
+		}
+	}
+}
+
+// follow updates the subscription of a dependent type (EDS from CDS, RDS from LDS) and
+// asks for it when the names changed.
+func (c *Client) follow(state map[string]*sotwType, typeURL string, names []string, request func(string) error) error {
+	s := state[typeURL]
+	if s != nil && sameStrings(s.names, names) {
+		return nil
+	}
+	if s == nil {
+		if len(names) == 0 {
+			state[typeURL] = &sotwType{}
+			return nil
+		}
+		s = &sotwType{}
+		state[typeURL] = s
+	}
+	s.names = names
+	return request(typeURL)
+}
+
+func stateNames(state map[string]*sotwType, typeURL string) []string {
+	if s := state[typeURL]; s != nil {
+		return s.names
+	}
+	return nil
+}
+
+func clusterEDSNames(rs []resource) []string {
+	set := make(map[string]struct{}, len(rs))
+	for _, r := range rs {
+		set[edsName(r.value)] = struct{}{}
+	}
+	return sortedSet(set)
+}
+
+func listenerRouteNames(rs []resource) ([]string, error) {
+	set := map[string]struct{}{}
+	for _, r := range rs {
+		names, err := routeNames(r.value)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			set[n] = struct{}{}
+		}
+	}
+	return sortedSet(set), nil
+}

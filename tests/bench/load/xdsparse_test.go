@@ -1,0 +1,98 @@
+package load
+
+import (
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEDSNameOfSerializedClusters(t *testing.T) {
+	ads := &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
+	for _, tc := range []struct {
+		name    string
+		cluster *clusterv3.Cluster
+		want    string
+	}{
+		{"eds with service name", &clusterv3.Cluster{
+			Name:                 "outbound|8080||a.ns.svc.cluster.local",
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads, ServiceName: "outbound|8080||a.ns.svc.cluster.local"},
+		}, "outbound|8080||a.ns.svc.cluster.local"},
+		{"eds without service name", &clusterv3.Cluster{
+			Name:                 "c",
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads},
+		}, "c"},
+		{"strict dns", &clusterv3.Cluster{Name: "d", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}}, ""},
+		{"static (type omitted on the wire)", &clusterv3.Cluster{Name: "BlackHoleCluster"}, ""},
+		{"original dst", &clusterv3.Cluster{Name: "PassthroughCluster", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mustMarshal(t, tc.cluster)
+			if got := edsName(b); got != tc.want {
+				t.Errorf("edsName = %q, want %q", got, tc.want)
+			}
+			if got := resourceName(b); got != tc.cluster.Name {
+				t.Errorf("resourceName = %q, want %q", got, tc.cluster.Name)
+			}
+		})
+	}
+}
+
+func TestRouteNamesOfSerializedListener(t *testing.T) {
+	hcm := func(route string) *listenerv3.Filter {
+		h := &hcmv3.HttpConnectionManager{RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{RouteConfigName: route}}}
+		a, err := anypb.New(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &listenerv3.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: a}}
+	}
+	inline, _ := anypb.New(&hcmv3.HttpConnectionManager{})
+	l := &listenerv3.Listener{
+		Name: "0.0.0.0_8080",
+		FilterChains: []*listenerv3.FilterChain{
+			{Filters: []*listenerv3.Filter{hcm("8080")}},
+			{Filters: []*listenerv3.Filter{{Name: "inline", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: inline}}}},
+		},
+		DefaultFilterChain: &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcm("fallback")}},
+	}
+	got, err := routeNames(mustMarshal(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"8080", "fallback"}, got); diff != "" {
+		t.Errorf("route names (-want +got):\n%s", diff)
+	}
+}
+
+func TestPercentileNearestRank(t *testing.T) {
+	ds := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5}, {90, 9}, {99, 10}, {100, 10}, {0, 1}} {
+		if got := Percentile(ds, tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := Percentile(nil, 50); got != 0 {
+		t.Errorf("p50 of nothing = %v", got)
+	}
+}
