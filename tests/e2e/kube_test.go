@@ -20,11 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kubetest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
+	kubetest.Main(m)
 }
 
 // TestKubeSourceProxylessGRPC is TestProxylessGRPCFollowsVirtualService with the mesh

@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,11 +26,7 @@ import (
 
 // The API server (envtest) starts only for the tests that need one.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kubetest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
+	kubetest.Main(m)
 }
 
 // The bookinfo sample, created through the API server instead of read from a directory,

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,11 +28,7 @@ func TestMain(m *testing.M) {
 	// controller-runtime logs some things through a global logger; tests log through
 	// their own.
 	ctrllog.SetLogger(logr.Discard())
-	code := m.Run()
-	if err := kubetest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
+	kubetest.Main(m)
 }
 
 // apiServerConfig returns the shared API server's config, or skips t.

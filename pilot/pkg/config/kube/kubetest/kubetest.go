@@ -100,3 +100,13 @@ func (a *APIServer) SkipUnlessRunning(t testing.TB) {
 	}
 	t.Skip("envtest: " + a.Skip)
 }
+
+// Main runs a package's tests and stops the shared API server afterwards; call it from
+// TestMain in packages that use Shared.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
