@@ -11,6 +11,7 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/labels"
@@ -47,22 +48,6 @@ func outboundCluster(port int, subset string, h host.Name) string {
 	return "outbound|" + strconv.Itoa(port) + "|" + subset + "|" + string(h)
 }
 
-// destinationCluster names the cluster of a route destination: its port, else the
-// service's only port, else the listener port.
-func destinationCluster(d *networkingv1alpha3.Destination, svc *model.Service, listenerPort int) string {
-	h := host.Name(d.GetHost())
-	if svc != nil && svc.ExternalName != "" {
-		h = host.Name(svc.ExternalName)
-	}
-	port := listenerPort
-	if d.GetPort() != nil {
-		port = int(d.GetPort().GetNumber())
-	} else if svc != nil && len(svc.Ports) == 1 {
-		port = svc.Ports[0].Port
-	}
-	return outboundCluster(port, d.GetSubset(), h)
-}
-
 // singleDestinationFilters proxy to one cluster, with the DestinationRule's TCP settings.
 func (b *builder) singleDestinationFilters(cluster, subset string, port *model.Port, dr *networkingv1alpha3.DestinationRule) []*listenerv3.Filter {
 	tcp := &tcpproxyv3.TcpProxy{
@@ -87,7 +72,7 @@ func (b *builder) routeFilters(routes []*networkingv1alpha3.RouteDestination, po
 	}
 	if len(routes) == 1 {
 		d := routes[0].GetDestination()
-		return b.singleDestinationFilters(destinationCluster(d, svc, port.Port), d.GetSubset(), port, dr)
+		return b.singleDestinationFilters(route.DestinationCluster(d, svc, port.Port), d.GetSubset(), port, dr)
 	}
 	weighted := &tcpproxyv3.TcpProxy_WeightedCluster{}
 	for _, r := range routes {
@@ -96,7 +81,7 @@ func (b *builder) routeFilters(routes []*networkingv1alpha3.RouteDestination, po
 		}
 		rs := b.pc.ServiceForHostname(b.proxy, host.Name(r.GetDestination().GetHost()))
 		weighted.Clusters = append(weighted.Clusters, &tcpproxyv3.TcpProxy_WeightedCluster_ClusterWeight{
-			Name:   destinationCluster(r.GetDestination(), rs, port.Port),
+			Name:   route.DestinationCluster(r.GetDestination(), rs, port.Port),
 			Weight: uint32(r.GetWeight()),
 		})
 	}
