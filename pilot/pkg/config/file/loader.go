@@ -64,41 +64,71 @@ type Options struct {
 	DefaultNamespace string
 }
 
-// LoadDir reads every *.yaml and *.yml file directly in dir, in name order.
+// LoadDir reads every *.yaml and *.yml file directly in dir, in name order. It does not
+// descend into subdirectories.
 func LoadDir(dir string, opts Options) (*Result, error) {
+	files, err := listFiles(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, f := range files {
+		res.add(loadFile(f, opts))
+	}
+	return res, nil
+}
+
+// listFiles returns the paths of the files LoadDir reads in dir, sorted.
+func listFiles(dir string, opts Options) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	skip := skipSet(opts)
+	var files []string
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if !e.IsDir() && isConfigFile(p, skip) {
+			files = append(files, p)
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// skipSet returns the absolute paths of opts.Skip.
+func skipSet(opts Options) map[string]bool {
 	skip := map[string]bool{}
 	for _, s := range opts.Skip {
 		if abs, err := filepath.Abs(s); err == nil {
 			skip[abs] = true
 		}
 	}
-	var files []string
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		if abs, err := filepath.Abs(p); err == nil && skip[abs] {
-			continue
-		}
-		files = append(files, p)
+	return skip
+}
+
+// isConfigFile reports whether LoadDir reads the (non-directory) file at path: a YAML
+// extension and not skipped.
+func isConfigFile(path string, skip map[string]bool) bool {
+	if !hasYAMLExt(path) {
+		return false
 	}
-	sort.Strings(files)
-	res := &Result{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			res.Problems = append(res.Problems, Problem{File: f, Err: err})
-			continue
-		}
-		res.add(ParseFile(f, b, opts))
+	abs, err := filepath.Abs(path)
+	return err != nil || !skip[abs]
+}
+
+func hasYAMLExt(path string) bool {
+	ext := filepath.Ext(path)
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// loadFile reads and parses one file; a file that cannot be read is one problem.
+func loadFile(path string, opts Options) *Result {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &Result{Problems: []Problem{{File: path, Err: err}}}
 	}
-	return res, nil
+	return ParseFile(path, b, opts)
 }
 
 func (r *Result) add(o *Result) {
