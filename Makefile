@@ -4,7 +4,7 @@ BIN       := bin
 SAMPLE    ?= examples/bookinfo
 PKGS      := ./...
 
-.PHONY: all build run test vet fmt-check compat bench envtest clean istioctl load
+.PHONY: bench-istiod all build run test vet fmt-check compat bench envtest clean istioctl load
 
 all: build
 
@@ -58,6 +58,20 @@ LOAD_CLIENTS ?= 100,1000
 LOAD_FLAGS   ?=
 load: build
 	$(GO) run ./tests/bench/load/adsload -sextant $(BIN)/pilot-discovery -clients $(LOAD_CLIENTS) -services 1000 $(LOAD_FLAGS)
+
+## bench-istiod: Sextant and upstream istiod (the oracle, ../shared/oracle) side by side on the
+## same generated mesh: 10k ServiceEntries, 2k VirtualServices, 2k DestinationRules, 500
+## EnvoyFilters, 1k Sidecars, ISTIOD_CLIENTS simulated Envoys; vs, dr and se-eds changes.
+## Prints each server's tables and a Sextant/istiod ratio table. Needs ORACLE built
+## (../shared/oracle/README.md). ISTIOD_FLAGS (adsload flags) adjust it.
+ORACLE         ?= $(HOME)/.cache/sextant-oracle/oracle
+ISTIOD_CLIENTS ?= 1000
+ISTIOD_FLAGS   ?=
+bench-istiod: build
+	$(GO) run ./tests/bench/load/adsload -servers sextant,istiod -sextant $(BIN)/pilot-discovery -oracle $(ORACLE) \
+		-se-services -services 10000 -namespaces 50 -service-entries 0 -vs-percent 20 -dr-percent 20 \
+		-envoy-filters 500 -sidecars 1000 -clients $(ISTIOD_CLIENTS) -modes sotw -debounce 1ms \
+		-json bench-istiod.json $(ISTIOD_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -26,7 +26,7 @@ func (m *Mesh) envoyFilter(s Spec, i int) {
 	if i%10 != 0 && s.Services > 0 {
 		svc := i % s.Services
 		ns = nsName(svc % s.Namespaces)
-		ef.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": fmt.Sprintf("svc-%05d", svc)}}
+		ef.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": s.ServiceName(svc)}}
 		ef.ConfigPatches = append(ef.ConfigPatches, luaPatch(i))
 	}
 	m.add(schema.EnvoyFilter, ns, name, ef)

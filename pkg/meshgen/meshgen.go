@@ -1,7 +1,11 @@
 // Package meshgen generates realistic synthetic meshes for benchmarks and load tests:
-// namespaces of Kubernetes services with pods and EndpointSlices, and the Istio objects
-// large meshes carry (VirtualServices with subsets and weights, DestinationRules,
-// ServiceEntries, EnvoyFilters). The same Spec always yields the same mesh.
+// namespaces of services with pods (Kubernetes Services and EndpointSlices, or
+// MESH_INTERNAL ServiceEntries with inline endpoints), and the Istio objects large meshes
+// carry (VirtualServices with subsets and weights, DestinationRules, external
+// ServiceEntries, EnvoyFilters, Sidecars). The same Spec always yields the same mesh.
+//
+// Generation is pure: no clock, no randomness, no environment. It must not import the
+// control plane's model or xds packages.
 package meshgen
 
 import (
@@ -19,20 +23,36 @@ import (
 // Spec sizes a mesh.
 type Spec struct {
 	Namespaces int
-	// Services is the number of Kubernetes services, spread over the namespaces.
+	// Services is the number of services, spread round-robin over the namespaces:
+	// Kubernetes Services with an EndpointSlice, or ServiceEntries when
+	// ServiceEntryServices is set.
 	Services int
-	// EndpointsPerService is the number of pods behind each service.
+	// ServiceEntryServices makes each service a MESH_INTERNAL ServiceEntry with STATIC
+	// resolution, a VIP and its pods' addresses as inline endpoints, hosted
+	// se-NNNNN.<namespace>.svc.cluster.local, instead of a Kubernetes Service and
+	// EndpointSlice: a mesh with zero Kubernetes Services. The pods are still generated,
+	// as the proxies' identities. VirtualServices, DestinationRules, EnvoyFilters and
+	// Sidecars then apply to those ServiceEntry hosts and workloads.
+	ServiceEntryServices bool
+	// EndpointsPerService is the number of pods behind each service (default 2).
 	EndpointsPerService int
 	// VirtualServicePercent and DestinationRulePercent are the share of services (0-100)
 	// that get a VirtualService (80/20 split over subsets) and a DestinationRule (subsets,
 	// LB and connection pool settings).
 	VirtualServicePercent, DestinationRulePercent int
-	// ServiceEntries is the number of MESH_EXTERNAL DNS ServiceEntries.
+	// ServiceEntries is the number of MESH_EXTERNAL DNS ServiceEntries (ext-NNNNN.example.com),
+	// in addition to any ServiceEntryServices.
 	ServiceEntries int
 	// EnvoyFilters is the number of EnvoyFilters: one in ten mesh-wide in the root
 	// namespace (istio-system), the others in the services' namespaces, each selecting one
 	// service's workloads. See envoyFilter for the patches they carry.
 	EnvoyFilters int
+	// Sidecars is the number of Sidecar resources. The first Namespaces of them are the
+	// namespace-wide Sidecars ("default") of the first namespaces, importing "./*" and
+	// "istio-system/*"; the others each select one service's workloads and import "./*",
+	// "istio-system/*" and one other namespace. With Sidecars >= Namespaces every proxy
+	// is scoped. See sidecars for which services are selected.
+	Sidecars int
 }
 
 // Mesh is a generated mesh.
@@ -66,10 +86,25 @@ func Generate(s Spec) *Mesh {
 	for i := 0; i < s.EnvoyFilters; i++ {
 		m.envoyFilter(s, i)
 	}
+	m.sidecars(s)
 	return m
 }
 
 func nsName(n int) string { return fmt.Sprintf("ns-%03d", n) }
+
+// ServiceName is the name of service i (also its workloads' app label): svc-NNNNN for a
+// Kubernetes Service, se-NNNNN for a ServiceEntry.
+func (s Spec) ServiceName(i int) string {
+	if s.ServiceEntryServices {
+		return fmt.Sprintf("se-%05d", i)
+	}
+	return fmt.Sprintf("svc-%05d", i)
+}
+
+// ServiceHost is the hostname of service i.
+func (s Spec) ServiceHost(i int) string {
+	return s.ServiceName(i) + "." + nsName(i%max(s.Namespaces, 1)) + ".svc.cluster.local"
+}
 
 func meta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
 
@@ -94,12 +129,51 @@ func ip(first, i int) string {
 
 func (m *Mesh) service(s Spec, i int) {
 	ns := nsName(i % s.Namespaces)
-	name := fmt.Sprintf("svc-%05d", i)
-	host := name + "." + ns + ".svc.cluster.local"
+	name := s.ServiceName(i)
+	host := s.ServiceHost(i)
+	pods := m.pods(s, i)
+	if s.ServiceEntryServices {
+		m.add(schema.ServiceEntry, ns, name, internalServiceEntry(host, ip(10, i+1), pods))
+	} else {
+		m.kubeService(ns, name, ip(10, i+1), pods)
+	}
+	if pct(i, s.DestinationRulePercent) {
+		m.add(schema.DestinationRule, ns, name, destinationRule(host))
+	}
+	if pct(i, s.VirtualServicePercent) {
+		m.add(schema.VirtualService, ns, name, virtualService(host))
+	}
+}
+
+// pods adds the pods of service i and returns them. The first pod of service 0 is the
+// mesh's client.
+func (m *Mesh) pods(s Spec, i int) []*corev1.Pod {
+	ns, name := nsName(i%s.Namespaces), s.ServiceName(i)
+	out := make([]*corev1.Pod, 0, s.EndpointsPerService)
+	for e := 0; e < s.EndpointsPerService; e++ {
+		podIP := ip(11, i*s.EndpointsPerService+e+1)
+		podName := fmt.Sprintf("%s-v%d-%d", name, e%2+1, e)
+		labels := map[string]string{"app": name, "version": fmt.Sprintf("v%d", e%2+1)}
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: podName, Labels: labels},
+			Spec:       corev1.PodSpec{ServiceAccountName: name},
+			Status:     corev1.PodStatus{PodIP: podIP, Phase: corev1.PodRunning},
+		}
+		m.add(schema.Pod, ns, podName, p)
+		out = append(out, p)
+		if i == 0 && e == 0 {
+			m.ClientIP, m.ClientPod, m.ClientNamespace, m.ClientLabels = podIP, podName, ns, labels
+		}
+	}
+	return out
+}
+
+// kubeService adds a Kubernetes Service selecting app=name and its EndpointSlice.
+func (m *Mesh) kubeService(ns, name, clusterIP string, pods []*corev1.Pod) {
 	svc := &corev1.Service{
 		ObjectMeta: meta(ns, name),
 		Spec: corev1.ServiceSpec{
-			ClusterIP: ip(10, i+1),
+			ClusterIP: clusterIP,
 			Selector:  map[string]string{"app": name},
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP},
@@ -117,31 +191,14 @@ func (m *Mesh) service(s Spec, i int) {
 		},
 	}
 	ready := true
-	for e := 0; e < s.EndpointsPerService; e++ {
-		podIP := ip(11, i*s.EndpointsPerService+e+1)
-		podName := fmt.Sprintf("%s-v%d-%d", name, e%2+1, e)
-		labels := map[string]string{"app": name, "version": fmt.Sprintf("v%d", e%2+1)}
-		m.add(schema.Pod, ns, podName, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: podName, Labels: labels},
-			Spec:       corev1.PodSpec{ServiceAccountName: name},
-			Status:     corev1.PodStatus{PodIP: podIP, Phase: corev1.PodRunning},
-		})
+	for _, p := range pods {
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{podIP},
+			Addresses:  []string{p.Status.PodIP},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: podName},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: p.Name},
 		})
-		if i == 0 && e == 0 {
-			m.ClientIP, m.ClientPod, m.ClientNamespace, m.ClientLabels = podIP, podName, ns, labels
-		}
 	}
 	m.add(schema.EndpointSlice, ns, slice.Name, slice)
-	if pct(i, s.DestinationRulePercent) {
-		m.add(schema.DestinationRule, ns, name, destinationRule(host))
-	}
-	if pct(i, s.VirtualServicePercent) {
-		m.add(schema.VirtualService, ns, name, virtualService(host))
-	}
 }
 
 // pct spreads a percentage evenly over indexes.
@@ -184,16 +241,6 @@ func virtualService(host string) *networkingv1alpha3.VirtualService {
 			{Route: []*networkingv1alpha3.HTTPRouteDestination{dest("v1", 80), dest("v2", 20)}},
 		},
 	}
-}
-
-func (m *Mesh) serviceEntry(i int, ns string) {
-	name := fmt.Sprintf("ext-%05d", i)
-	m.add(schema.ServiceEntry, ns, name, &networkingv1alpha3.ServiceEntry{
-		Hosts:      []string{name + ".example.com"},
-		Ports:      []*networkingv1alpha3.ServicePort{{Number: 443, Name: "tls", Protocol: "TLS"}},
-		Location:   networkingv1alpha3.ServiceEntry_MESH_EXTERNAL,
-		Resolution: networkingv1alpha3.ServiceEntry_DNS,
-	})
 }
 
 func strPtr(s string) *string { return &s }

@@ -25,23 +25,36 @@ const (
 	// circuit breakers on the host's clusters (CDS).
 	DestinationRuleEdit ChangeKind = "dr"
 	// EndpointSliceEdit adds one ready endpoint (a fresh address each time) to a service's
-	// EndpointSlice: an endpoint-only change (EDS).
+	// EndpointSlice: an endpoint-only change (EDS). Not for -server istiod: the oracle
+	// reads Kubernetes objects once.
 	EndpointSliceEdit ChangeKind = "eds"
+	// ServiceEntryEndpointEdit adds one inline endpoint (a fresh address each time) to a
+	// STATIC ServiceEntry: an endpoint-only change (EDS) for Sextant and istiod alike
+	// (istiod pushes EDS when only a ServiceEntry's endpoints change). Needs a mesh with
+	// ServiceEntryServices.
+	ServiceEntryEndpointEdit ChangeKind = "se-eds"
 )
 
 // ParseChangeKind checks a change kind's name.
 func ParseChangeKind(s string) (ChangeKind, error) {
 	switch k := ChangeKind(s); k {
-	case VirtualServiceEdit, DestinationRuleEdit, EndpointSliceEdit:
+	case VirtualServiceEdit, DestinationRuleEdit, EndpointSliceEdit, ServiceEntryEndpointEdit:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown change %q (want vs, dr or eds)", s)
+	return "", fmt.Errorf("unknown change %q (want vs, dr, eds or se-eds)", s)
 }
 
-// change is one edit: the object to write, its namespace, and what reflects it.
+// EndpointOnly reports whether k changes nothing but endpoints: only EDS may be sent.
+func (k ChangeKind) EndpointOnly() bool {
+	return k == EndpointSliceEdit || k == ServiceEntryEndpointEdit
+}
+
+// change is one edit: the object to write, the host it changes (a service of the
+// object's namespace; who imports it is affected), and what reflects it.
 type change struct {
-	obj *config.Config
-	exp *Expectation
+	obj  *config.Config
+	host string
+	exp  *Expectation
 }
 
 // planner makes successive changes to fixed objects of one namespace; each change is
@@ -50,8 +63,11 @@ type planner struct {
 	dir *meshdir.Dir
 	ns  string
 	seq int
-	// slice is the EndpointSlice as generated; each edit adds one endpoint to it.
+	// slice is the EndpointSlice as generated; each edit adds one endpoint to it (so the
+	// previous edit's endpoint goes).
 	slice *config.Config
+	// se is the ServiceEntry as last edited; each edit adds one more endpoint.
+	se *config.Config
 }
 
 func newPlanner(dir *meshdir.Dir, ns string) *planner { return &planner{dir: dir, ns: ns} }
@@ -75,6 +91,8 @@ func (p *planner) next(kind ChangeKind) (*change, error) {
 		return p.destinationRule()
 	case EndpointSliceEdit:
 		return p.endpointSlice()
+	case ServiceEntryEndpointEdit:
+		return p.serviceEntryEndpoints()
 	}
 	return nil, fmt.Errorf("unknown change %q", kind)
 }
@@ -92,7 +110,10 @@ func (p *planner) virtualService() (*change, error) {
 	vs.Http[len(vs.Http)-1].Headers = &networkingv1alpha3.Headers{
 		Request: &networkingv1alpha3.Headers_HeaderOperations{Set: map[string]string{"x-sxload": token}},
 	}
-	return &change{obj: edited(c, vs), exp: &Expectation{TypeURL: RouteType, Match: containsToken(token)}}, nil
+	if len(vs.Hosts) == 0 {
+		return nil, fmt.Errorf("%s has no host", c)
+	}
+	return &change{obj: edited(c, vs), host: vs.Hosts[0], exp: &Expectation{TypeURL: RouteType, Match: containsToken(token)}}, nil
 }
 
 func (p *planner) destinationRule() (*change, error) {
@@ -112,7 +133,7 @@ func (p *planner) destinationRule() (*change, error) {
 	}
 	want := uint32(1000 + p.seq)
 	dr.TrafficPolicy.ConnectionPool.Http.Http1MaxPendingRequests = int32(want)
-	return &change{obj: edited(c, dr), exp: &Expectation{
+	return &change{obj: edited(c, dr), host: dr.Host, exp: &Expectation{
 		TypeURL: ClusterType,
 		Name:    "outbound|8080||" + dr.Host,
 		Match:   func(b []byte) bool { return maxPendingRequests(b) == want },
@@ -142,14 +163,51 @@ func (p *planner) endpointSlice() (*change, error) {
 		p.slice = c
 	}
 	es := p.slice.Spec.(*discoveryv1.EndpointSlice).DeepCopy()
-	// 12.0.0.0/8 is unused by the generated mesh (services 10/8, pods 11/8).
-	addr := fmt.Sprintf("12.%d.%d.%d", (p.seq>>16)&0xff, (p.seq>>8)&0xff, p.seq&0xff)
+	addr := p.freshAddress()
 	ready := true
 	es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
 	host := es.Labels["kubernetes.io/service-name"] + "." + es.Namespace + ".svc.cluster.local"
-	return &change{obj: edited(p.slice, es), exp: &Expectation{
+	return &change{obj: edited(p.slice, es), host: host, exp: &Expectation{
 		TypeURL: EndpointType,
 		Name:    "outbound|8080||" + host,
+		Match:   containsToken(addr),
+	}}, nil
+}
+
+// freshAddress is an endpoint address no object of the mesh has: 12.0.0.0/8 is unused by
+// the generated mesh (services 10/8, pods 11/8). Nothing ever connects to it.
+func (p *planner) freshAddress() string {
+	return fmt.Sprintf("12.%d.%d.%d", (p.seq>>16)&0xff, (p.seq>>8)&0xff, p.seq&0xff)
+}
+
+// serviceEntryEndpoints adds an inline endpoint to the first STATIC ServiceEntry of the
+// namespace, labelled as its first endpoint (so it joins the same subsets).
+func (p *planner) serviceEntryEndpoints() (*change, error) {
+	if p.se == nil {
+		for _, key := range p.dir.Keys(schema.ServiceEntry) {
+			c := p.dir.Get(key)
+			se := c.Spec.(*networkingv1alpha3.ServiceEntry)
+			if key.Namespace == p.ns && se.Resolution == networkingv1alpha3.ServiceEntry_STATIC && len(se.Hosts) > 0 && len(se.Ports) > 0 {
+				p.se = c
+				break
+			}
+		}
+		if p.se == nil {
+			return nil, fmt.Errorf("no STATIC ServiceEntry in namespace %s to edit (se-eds needs ServiceEntryServices)", p.ns)
+		}
+	}
+	se := proto.Clone(p.se.Spec.(proto.Message)).(*networkingv1alpha3.ServiceEntry)
+	addr := p.freshAddress()
+	we := &networkingv1alpha3.WorkloadEntry{Address: addr}
+	if len(se.Endpoints) > 0 {
+		we.Labels, we.ServiceAccount = se.Endpoints[0].Labels, se.Endpoints[0].ServiceAccount
+	}
+	se.Endpoints = append(se.Endpoints, we)
+	p.se = edited(p.se, se)
+	host := se.Hosts[0]
+	return &change{obj: p.se, host: host, exp: &Expectation{
+		TypeURL: EndpointType,
+		Name:    fmt.Sprintf("outbound|%d||%s", se.Ports[0].Number, host),
 		Match:   containsToken(addr),
 	}}, nil
 }

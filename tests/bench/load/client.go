@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Type URLs a sidecar subscribes to, in the order Envoy asks for them.
@@ -104,6 +108,7 @@ type Client struct {
 	held       [4]int // resources currently held, by type
 	lastErr    error
 	reconnects int
+	refusals   int // streams refused by the server's rate limit
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -210,11 +215,35 @@ func (c *Client) acked(w *window) {
 	}
 }
 
+func refusedByRateLimit(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "rate limit")
+}
+
+// refused is how many of the client's streams the server refused for its rate limit.
+func (c *Client) refused() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusals
+}
+
+// envoyBackoff is Envoy's xDS retry delay after n failures: uniform in [0, min(500ms *
+// 2^n, 30s)).
+func envoyBackoff(n int) time.Duration {
+	ceiling := min(500*time.Millisecond<<min(n, 6), 30*time.Second)
+	return rand.N(ceiling) + time.Millisecond
+}
+
 func (c *Client) markReady() { c.readyOnce.Do(func() { close(c.ready) }) }
 
 // Run keeps the client's stream up until ctx ends: a broken stream is re-opened, as Envoy
-// does, at most maxReconnects times with a bounded backoff.
+// does, at most maxReconnects times with a bounded backoff. A stream the server refuses
+// for its new-stream rate limit (ResourceExhausted; istiod refuses a stream it cannot
+// admit within a second, where Sextant queues it) is retried until ctx ends, as Envoy
+// retries, with Envoy's jittered exponential backoff (500ms base, 30s cap): that is
+// admission, not a broken stream.
 func (c *Client) Run(ctx context.Context, conn *grpc.ClientConn, maxReconnects int) {
+	refusals := 0
 	for attempt := 0; ; attempt++ {
 		var err error
 		if c.Delta {
@@ -224,6 +253,19 @@ func (c *Client) Run(ctx context.Context, conn *grpc.ClientConn, maxReconnects i
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if refusedByRateLimit(err) {
+			c.mu.Lock()
+			c.refusals++
+			c.mu.Unlock()
+			attempt--
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(envoyBackoff(refusals)):
+			}
+			refusals++
+			continue
 		}
 		c.mu.Lock()
 		c.lastErr = err

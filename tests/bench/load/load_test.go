@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -27,38 +28,83 @@ func smallConfig(delta bool) Config {
 	}
 }
 
+// serviceEntryConfig is smallConfig's mesh with ServiceEntries for services, scoped by
+// Sidecars (every namespace, plus per-workload ones importing one more namespace).
+func serviceEntryConfig(delta bool) Config {
+	c := smallConfig(delta)
+	c.Spec.ServiceEntryServices, c.Spec.ServiceEntries, c.Spec.EnvoyFilters, c.Spec.Sidecars = true, 0, 10, 30
+	c.Isolated = 0
+	c.Clients = 40
+	c.Changes = []ChangeKind{VirtualServiceEdit, DestinationRuleEdit, ServiceEntryEndpointEdit}
+	return c
+}
+
 // TestEveryAffectedClientConverges drives 50 simulated Envoys through VirtualService,
-// DestinationRule and EndpointSlice edits, on SotW and Delta streams. It asserts what
-// must hold whatever the machine: every client that can see the change ACKs a response
-// reflecting it, none that cannot see it gets it, and an endpoint-only change sends
-// nothing but EDS. Latencies are logged, never asserted.
+// DestinationRule and EndpointSlice edits, on SotW and Delta streams, and 40 through
+// VirtualService, DestinationRule and ServiceEntry endpoint edits on the ServiceEntry
+// mesh with Sidecars. It asserts what must hold whatever the machine: every client that
+// can see the change ACKs a response reflecting it, none that cannot see it gets it, and
+// an endpoint-only change sends nothing but EDS. Latencies are logged, never asserted.
 func TestEveryAffectedClientConverges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives 50 ADS streams")
 	}
-	for _, delta := range []bool{false, true} {
-		name := map[bool]string{false: "sotw", true: "delta"}[delta]
-		t.Run(name, func(t *testing.T) {
-			r, err := Run(t.Context(), smallConfig(delta))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			WriteSummary(&out, []*Result{r})
-			out.WriteString("\n")
-			WriteChanges(&out, []*Result{r})
-			t.Logf("\n%s", out.String())
-			if r.Reconnects > 0 {
-				t.Errorf("%d reconnects: %v", r.Reconnects, r.StreamErrors)
-			}
-			if r.Held[0] == 0 || r.Held[1] == 0 || r.Held[2] == 0 || r.Held[3] == 0 {
-				t.Errorf("clients hold %v (cds, eds, lds, rds): want every type", r.Held)
-			}
-			for _, c := range r.Changes {
-				checkChange(t, c)
-			}
-		})
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"sotw", smallConfig(false)},
+		{"delta", smallConfig(true)},
+		{"serviceentries-sidecars-sotw", serviceEntryConfig(false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkRun(t, tc.cfg) })
 	}
+}
+
+// TestIstiodConverges runs the ServiceEntry mesh against upstream istiod (the oracle),
+// asserting the same facts as for Sextant but the server's push counters, which the
+// oracle does not serve.
+func TestIstiodConverges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts upstream istiod and 40 ADS streams")
+	}
+	if _, err := os.Stat(DefaultOracle()); err != nil {
+		t.Skipf("no istiod oracle: %v", err)
+	}
+	cfg := serviceEntryConfig(false)
+	cfg.Server = ServerOptions{Mode: "istiod"}
+	r := checkRun(t, cfg)
+	for _, c := range r.Changes {
+		if len(c.Ingest) != c.Iterations {
+			t.Errorf("%s: %d oracle store writes seen for %d changes", c.Kind, len(c.Ingest), c.Iterations)
+		}
+	}
+}
+
+func checkRun(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	r, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	WriteSummary(&out, []*Result{r})
+	out.WriteString("\n")
+	WriteChanges(&out, []*Result{r})
+	t.Logf("\n%s", out.String())
+	if r.Reconnects > 0 {
+		t.Errorf("%d reconnects: %v", r.Reconnects, r.StreamErrors)
+	}
+	if r.Held[0] == 0 || r.Held[1] == 0 || r.Held[2] == 0 || r.Held[3] == 0 {
+		t.Errorf("clients hold %v (cds, eds, lds, rds): want every type", r.Held)
+	}
+	if len(r.Changes) != len(cfg.Changes) {
+		t.Errorf("%d changes measured, want %d", len(r.Changes), len(cfg.Changes))
+	}
+	for _, c := range r.Changes {
+		checkChange(t, c)
+	}
+	return r
 }
 
 func checkChange(t *testing.T, c *ChangeResult) {
@@ -72,20 +118,20 @@ func checkChange(t *testing.T, c *ChangeResult) {
 	if c.Unexpected > 0 {
 		t.Errorf("%s: %d unaffected client-changes received it", c.Kind, c.Unexpected)
 	}
-	want := map[ChangeKind]int{VirtualServiceEdit: 3, DestinationRuleEdit: 0, EndpointSliceEdit: 1}[c.Kind]
+	want := map[ChangeKind]int{VirtualServiceEdit: 3, DestinationRuleEdit: 0, EndpointSliceEdit: 1, ServiceEntryEndpointEdit: 1}[c.Kind]
 	if got := c.AffectedCounts[want].Responses; got < c.Affected*c.Iterations {
 		t.Errorf("%s: affected clients got %d %s responses over %d changes, want at least one each", c.Kind, got, TypeNames[want], c.Iterations)
 	}
-	if c.Kind != EndpointSliceEdit {
+	if !c.Kind.EndpointOnly() {
 		return
 	}
 	// An endpoint-only change is an EDS push: no clusters, listeners or routes.
 	for _, i := range []int{0, 2, 3} {
 		if n := c.AffectedCounts[i].Responses + c.UnaffectedCounts[i].Responses; n > 0 {
-			t.Errorf("eds: %d %s responses, want none", n, TypeNames[i])
+			t.Errorf("%s: %d %s responses, want none", c.Kind, n, TypeNames[i])
 		}
 		if n := c.Server.ByType("pilot_xds_pushes")[i]; n > 0 {
-			t.Errorf("eds: the server counted %v %s pushes, want none", n, TypeNames[i])
+			t.Errorf("%s: the server counted %v %s pushes, want none", c.Kind, n, TypeNames[i])
 		}
 	}
 }

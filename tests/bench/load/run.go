@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/meshgen"
 	"github.com/sextant-mesh/sextant/tools/meshgen/meshdir"
 )
@@ -22,9 +24,9 @@ import (
 type Config struct {
 	Spec meshgen.Spec
 	// Isolated is the number of namespaces (the first ones) whose proxies import only
-	// their own namespace. Changes are made in the last namespace, which is not isolated
-	// when Isolated < Spec.Namespaces: proxies of the other isolated namespaces are the
-	// unaffected ones.
+	// their own namespace (not with Spec.Sidecars, which scopes proxies its own way).
+	// Changes are made in the last namespace. Which clients a change affects is derived
+	// from the mesh's Sidecars (see scopes): those importing the changed host.
 	Isolated int
 	Clients  int
 	Delta    bool
@@ -48,6 +50,17 @@ type Config struct {
 	// OnSynced, if set, runs once every client is synced and the server quiet, before the
 	// first change (to start a profile of the changes alone).
 	OnSynced func() `json:"-"`
+}
+
+// check refuses configurations that cannot measure what they say.
+func (c *Config) check() error {
+	if c.Isolated > 0 && c.Spec.Sidecars > 0 {
+		return errors.New("Isolated and Spec.Sidecars both add namespace-wide Sidecars: use one")
+	}
+	if c.Server.Mode == "istiod" && slices.Contains(c.Changes, EndpointSliceEdit) {
+		return errors.New("change eds edits an EndpointSlice, which the istiod oracle reads only once: use se-eds (with Spec.ServiceEntryServices)")
+	}
+	return nil
 }
 
 func (c *Config) defaults() {
@@ -74,6 +87,8 @@ func (c *Config) defaults() {
 // Result is what one run measured.
 type Result struct {
 	Config Config
+	// Server is the control plane measured: "sextant" or "istiod".
+	Server string
 	// Held is the mean number of resources a client holds, by type, once synced.
 	Held [4]float64
 	// InitialBytes is the mean size of the responses a client received to sync.
@@ -81,10 +96,11 @@ type Result struct {
 	// SyncTime is from opening the streams to the last client synced.
 	SyncTime time.Duration
 	// Server is the server process at start (before clients), synced (all clients
-	// connected, quiet) and at the end; Driver is this process at the end. In-process,
+	// connected, quiet) and at the end; Driver is this process at the end and
+	// DriverStart at the start of the run (this process may run several). In-process,
 	// both are this process.
-	ServerStart, ServerSynced, ServerEnd, Driver ProcStat
-	Changes                                      []*ChangeResult
+	ServerStart, ServerSynced, ServerEnd, Driver, DriverStart ProcStat
+	Changes                                                   []*ChangeResult
 	// LoadAvg is /proc/loadavg's 1-minute figure at the start and end of the run: the
 	// machine's other work, for reading the figures.
 	LoadAvg [2]float64
@@ -94,6 +110,9 @@ type Result struct {
 	// Reconnects and StreamErrors are clients' broken streams (the first few errors).
 	Reconnects   int
 	StreamErrors []string
+	// Refused counts streams the server refused for its new-stream rate limit (retried
+	// by the clients; istiod refuses what it cannot admit within a second).
+	Refused int
 }
 
 // ChangeResult aggregates the iterations of one kind of change.
@@ -104,6 +123,13 @@ type ChangeResult struct {
 	// Acked are, per affected client and iteration, the time from the file write to the
 	// ACK of the first response reflecting the change; Received to its arrival. Sorted.
 	Acked, Received []time.Duration
+	// Ingest are, per iteration, the time from the file write to the server's first write
+	// of the change to its config store, for servers that report it (the istiod oracle,
+	// whose directory polling and re-parsing this is, not istiod's). Sorted.
+	Ingest []time.Duration
+	// AckedAfterStore are Acked counted from the iteration's config store write instead
+	// of the file write, when the server reports it: the server's own share. Sorted.
+	AckedAfterStore []time.Duration
 	// NotConverged counts affected client-iterations without such a response in time.
 	NotConverged int
 	// Unexpected counts unaffected client-iterations that did get the change.
@@ -128,6 +154,9 @@ type Iteration struct {
 // measures each change.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	work := cfg.WorkDir
@@ -147,6 +176,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Server.Mode == "istiod" {
+		// The oracle needs the case's proxy.yaml (it generates for that proxy in its other
+		// modes); Sextant's loader would report it as a document it cannot use.
+		p := meshdir.Proxy{Type: "sidecar", IP: m.ClientIP, Namespace: m.ClientNamespace, Pod: m.ClientPod, Labels: m.ClientLabels}
+		if err := meshdir.WriteProxy(filepath.Join(dir.Path, "proxy.yaml"), p); err != nil {
+			return nil, err
+		}
+	}
 	ids, err := identities(configs, cfg.Clients)
 	if err != nil {
 		return nil, err
@@ -160,13 +197,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer srv.Close()
-	r := &Result{Config: cfg}
+	r := &Result{Config: cfg, Server: cfg.Server.Name()}
 	r.LoadAvg[0] = loadAvg()
+	r.DriverStart, _ = readProc(os.Getpid())
 	busy0, steal0 := machineCPU()
-	d := &driver{cfg: cfg, srv: srv, res: r, isolated: map[string]bool{}}
-	for _, ns := range isolated {
-		d.isolated[ns] = true
-	}
+	d := &driver{cfg: cfg, srv: srv, res: r, scopes: newScopes(configs, meshgen.RootNamespace)}
 	if r.ServerStart, err = readProc(srv.PID()); err != nil {
 		return nil, err
 	}
@@ -188,6 +223,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		sort.Slice(cr.Acked, func(i, j int) bool { return cr.Acked[i] < cr.Acked[j] })
 		sort.Slice(cr.Received, func(i, j int) bool { return cr.Received[i] < cr.Received[j] })
+		sort.Slice(cr.Ingest, func(i, j int) bool { return cr.Ingest[i] < cr.Ingest[j] })
+		sort.Slice(cr.AckedAfterStore, func(i, j int) bool { return cr.AckedAfterStore[i] < cr.AckedAfterStore[j] })
 	}
 	r.ServerEnd, _ = readProc(srv.PID())
 	r.Driver, _ = readProc(os.Getpid())
@@ -197,6 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, c := range d.clients {
 		_, _, rc, err := c.snapshot()
 		r.Reconnects += rc
+		r.Refused += c.refused()
 		if err != nil && len(r.StreamErrors) < 5 {
 			r.StreamErrors = append(r.StreamErrors, fmt.Sprintf("client %d: %v", c.Index, err))
 		}
@@ -205,10 +243,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 type driver struct {
-	cfg      Config
-	srv      Server
-	res      *Result
-	isolated map[string]bool
+	cfg    Config
+	srv    Server
+	res    *Result
+	scopes *scopes
+	// sidecars are, per client, the Sidecar scoping it (nil: none).
+	sidecars []*config.Config
 	clients  []*Client
 	conns    []*grpc.ClientConn
 	activity atomic.Int64
@@ -231,6 +271,7 @@ func (d *driver) connect(ctx context.Context, ids []Identity) error {
 			return err
 		}
 		d.clients, d.conns = append(d.clients, c), append(d.conns, conn)
+		d.sidecars = append(d.sidecars, d.scopes.sidecar(id.Namespace, id.Labels))
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); c.Run(ctx, conn, d.cfg.MaxReconnects) }()
 	}
@@ -276,23 +317,13 @@ func (d *driver) closeConns() {
 	}
 }
 
-// affected reports whether a proxy in namespace ns imports changes made in changed.
-func (d *driver) affected(ns, changed string) bool { return !d.isolated[ns] || ns == changed }
-
 // measure applies one change and waits for every affected client to ACK it.
 func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *ChangeResult) error {
 	ch, err := p.next(cr.Kind)
 	if err != nil {
 		return err
 	}
-	affected := make([]bool, len(d.clients))
-	want := 0
-	for i, c := range d.clients {
-		affected[i] = d.affected(c.Identity.Namespace, ch.obj.Namespace)
-		if affected[i] {
-			want++
-		}
-	}
+	affected, want := affectedBy(d.sidecars, ch)
 	notify := make(chan int, len(d.clients))
 	for _, c := range d.clients {
 		c.arm(ch.exp, notify)
@@ -315,6 +346,13 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 		return err
 	}
 	wall := last.Sub(t0)
+	var stored time.Time
+	if sw, ok := d.srv.(storeWriter); ok {
+		if w, ok := sw.StoreWriteAfter(t0); ok {
+			stored = w
+			cr.Ingest = append(cr.Ingest, w.Sub(t0))
+		}
+	}
 	metricsAfter, err := scrape(d.srv.MetricsURL())
 	if err != nil {
 		return err
@@ -352,9 +390,25 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 		cr.Acked = append(cr.Acked, w.ackedAt.Sub(t0))
 		acked = append(acked, w.ackedAt.Sub(t0))
 		cr.Received = append(cr.Received, w.matchedAt.Sub(t0))
+		if !stored.IsZero() {
+			cr.AckedAfterStore = append(cr.AckedAfterStore, w.ackedAt.Sub(stored))
+		}
 	}
 	d.cfg.Logf("%s %s/%s: %d/%d affected clients acked in %v", cr.Kind, ch.obj.Namespace, ch.obj.Name, got, want, time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// affectedBy reports, per client (by the Sidecar scoping it), whether ch reaches it,
+// and how many it reaches.
+func affectedBy(sidecars []*config.Config, ch *change) ([]bool, int) {
+	affected := make([]bool, len(sidecars))
+	n := 0
+	for i, sc := range sidecars {
+		if affected[i] = imports(sc, ch.obj.Namespace, ch.host); affected[i] {
+			n++
+		}
+	}
+	return affected, n
 }
 
 // waitAcks counts affected clients' ACKs of the change until all are in or the change

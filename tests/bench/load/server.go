@@ -31,10 +31,11 @@ type Server interface {
 
 // ServerOptions choose and start the server.
 type ServerOptions struct {
-	// Mode is "inproc" (bootstrap in this process), "exec" (Binary as a child process)
-	// or "addr" (already running at Addr).
+	// Mode is "inproc" (bootstrap in this process), "exec" (Binary as a child process),
+	// "addr" (already running at Addr) or "istiod" (upstream istiod's discovery: the
+	// oracle Binary as a child process serving the config directory; see startOracle).
 	Mode string
-	// Binary is pilot-discovery, for exec.
+	// Binary is pilot-discovery, for exec; the oracle for istiod (default DefaultOracle()).
 	Binary string
 	// Addr, MetricsURL and PID describe a running server, for addr.
 	Addr, MetricsURL string
@@ -43,8 +44,17 @@ type ServerOptions struct {
 	Debounce time.Duration
 	// LogFile receives an exec'd server's output.
 	LogFile string
-	// ReadyTimeout bounds the wait for an exec'd server's /ready.
+	// ReadyTimeout bounds the wait for a child server to serve (default 2 minutes for
+	// exec, 10 for istiod).
 	ReadyTimeout time.Duration
+}
+
+// Name is the control plane the options run: "istiod" for the oracle, else "sextant".
+func (o ServerOptions) Name() string {
+	if o.Mode == "istiod" {
+		return "istiod"
+	}
+	return "sextant"
 }
 
 func startServer(ctx context.Context, o ServerOptions, configDir string) (Server, error) {
@@ -53,13 +63,15 @@ func startServer(ctx context.Context, o ServerOptions, configDir string) (Server
 		return startInProcess(ctx, o, configDir)
 	case "exec":
 		return startExec(ctx, o, configDir)
+	case "istiod":
+		return startOracle(ctx, o, configDir)
 	case "addr":
 		if err := loopback(o.Addr); err != nil {
 			return nil, err
 		}
 		return &external{o: o}, nil
 	}
-	return nil, fmt.Errorf("unknown server mode %q (want inproc, exec or addr)", o.Mode)
+	return nil, fmt.Errorf("unknown server mode %q (want inproc, exec, istiod or addr)", o.Mode)
 }
 
 // loopback refuses addresses outside 127.0.0.0/8: the load must stay on this machine.
@@ -105,10 +117,14 @@ func (s *inProcess) MetricsURL() string { return "http://" + s.s.Addr("monitorin
 func (s *inProcess) PID() int           { return os.Getpid() }
 func (s *inProcess) Close()             { s.s.Shutdown() }
 
+// child is a server run as a child process: pilot-discovery or the oracle.
 type child struct {
-	cmd                 *exec.Cmd
-	grpc, http, metrics string
-	exited              chan struct{}
+	name string
+	cmd  *exec.Cmd
+	// grpc is the xDS address; metrics the monitoring address ("" when there is none);
+	// readyURL answers 200 once the server serves.
+	grpc, metrics, readyURL string
+	exited                  chan struct{}
 }
 
 // freeAddrs returns n distinct free 127.0.0.1 ports (there is a small race between
@@ -159,7 +175,7 @@ func startExec(ctx context.Context, o ServerOptions, dir string) (Server, error)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, grpc: addrs[0], http: addrs[1], metrics: addrs[2], exited: make(chan struct{})}
+	c := &child{name: "pilot-discovery", cmd: cmd, grpc: addrs[0], metrics: addrs[2], readyURL: "http://" + addrs[1] + "/ready", exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(c.exited) }()
 	timeout := o.ReadyTimeout
 	if timeout <= 0 {
@@ -178,12 +194,12 @@ func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-c.exited:
-			return fmt.Errorf("pilot-discovery exited before ready: %v", c.cmd.ProcessState)
+			return fmt.Errorf("%s exited before ready: %v", c.name, c.cmd.ProcessState)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := client.Get("http://" + c.http + "/ready")
+		resp, err := client.Get(c.readyURL)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -191,12 +207,18 @@ func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 	}
-	return fmt.Errorf("pilot-discovery not ready after %v", timeout)
+	return fmt.Errorf("%s not ready after %v", c.name, timeout)
 }
 
-func (c *child) GRPCAddr() string   { return c.grpc }
-func (c *child) MetricsURL() string { return "http://" + c.metrics + "/metrics" }
-func (c *child) PID() int           { return c.cmd.Process.Pid }
+func (c *child) GRPCAddr() string { return c.grpc }
+func (c *child) PID() int         { return c.cmd.Process.Pid }
+
+func (c *child) MetricsURL() string {
+	if c.metrics == "" {
+		return ""
+	}
+	return "http://" + c.metrics + "/metrics"
+}
 
 // Close stops the child with SIGTERM, then SIGKILL after 15s.
 func (c *child) Close() {
