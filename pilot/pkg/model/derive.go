@@ -66,6 +66,8 @@ func (pc *PushContext) Derive(store *Store, changed map[config.Key]struct{}) *Pu
 		serviceErrors: pc.serviceErrors, virtualServiceErrors: pc.virtualServiceErrors,
 	}
 	next.rebuild(store, which, changed)
+	next.changes = computeChanges(pc, next, changed, which)
+	next.scopes = next.changes.carryScopes(pc.scopes, pc.RootNamespace())
 	return next
 }
 

@@ -42,15 +42,37 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			store, objects := storeOf(t, dir)
 			rng := rand.New(rand.NewPCG(1, uint64(len(name))))
 			pc := model.NewPushContext(store, l.Push.Mesh, l.Push.Options)
+			prevOut, prevProxy := renderProxy(t, pc, l.Spec)
 			removed := map[config.Key]*config.Config{}
 			for step := 0; step < 60; step++ {
 				key, what := mutate(rng, store, objects, removed, step)
+				// The previous context's SidecarScopes were computed by the last render:
+				// the derived one carries those the change cannot alter.
 				pc = pc.Derive(store, map[config.Key]struct{}{key: {}})
 				full := model.NewPushContext(store, pc.Mesh, pc.Options)
-				want, got := render(t, full, l.Spec), render(t, pc, l.Spec)
-				if !bytes.Equal(want, got) {
+				want := render(t, full, l.Spec)
+				got, p := renderProxy(t, pc, l.Spec)
+				if !bytes.Equal(want, got.all) {
 					t.Fatalf("step %d (%s %s): derived output differs from a full build", step, what, key)
 				}
+				// Scoped pushes: a proxy whose config changed must be pushed; an
+				// endpoint-only change must leave everything but endpoints as it was.
+				if !bytes.Equal(prevOut.all, got.all) && pc.PushFor(prevProxy, true) != model.FullPush {
+					t.Fatalf("step %d (%s %s): the proxy's config changed but PushFor(full) is not a full push", step, what, key)
+				}
+				if hosts, only := pc.EndpointHosts(); only {
+					switch pc.PushFor(prevProxy, false) {
+					case model.NoPush:
+						if !bytes.Equal(prevOut.all, got.all) {
+							t.Fatalf("step %d (%s %s): endpoints changed (%v) but PushFor(eds) is no push", step, what, key, hosts)
+						}
+					case model.EndpointsPush:
+						if !bytes.Equal(prevOut.noEndpoints, got.noEndpoints) {
+							t.Fatalf("step %d (%s %s): an endpoint push (%v) but more than endpoints changed", step, what, key, hosts)
+						}
+					}
+				}
+				prevOut, prevProxy = got, p
 				if fmt.Sprint(full.Errors) != fmt.Sprint(pc.Errors) {
 					t.Fatalf("step %d (%s %s): errors %v, full build %v", step, what, key, pc.Errors, full.Errors)
 				}
@@ -99,6 +121,13 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 			c.Labels = map[string]string{}
 		}
 		c.Labels["sextant.test/step"] = fmt.Sprint(step)
+		if se, ok := c.Spec.(*networkingv1alpha3.ServiceEntry); ok && len(se.GetEndpoints()) > 0 && rng.IntN(2) == 0 {
+			// An endpoint-only edit: same labels, one endpoint moved.
+			c.Labels = objects[k].Labels
+			se = proto.Clone(se).(*networkingv1alpha3.ServiceEntry)
+			se.Endpoints[0].Address = fmt.Sprintf("127.9.%d.%d", step/250, step%250+1)
+			c.Spec = se
+		}
 		if ef, ok := c.Spec.(*networkingv1alpha3.EnvoyFilter); ok {
 			// Reorder EnvoyFilters: a new priority changes which patch applies last.
 			ef = proto.Clone(ef).(*networkingv1alpha3.EnvoyFilter)
@@ -140,6 +169,29 @@ func cmpKey(a, b config.Key) int {
 		return 1
 	}
 	return 0
+}
+
+// rendered is a proxy's generated config, whole and without endpoints.
+type rendered struct{ all, noEndpoints []byte }
+
+func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) (rendered, *model.Proxy) {
+	t.Helper()
+	p, err := spec.Proxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.InitProxy(p)
+	out := generate.ForProxy(pc, p, spec.Listeners)
+	all, err := out.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Endpoints = nil
+	noEndpoints, err := out.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered{all, noEndpoints}, p
 }
 
 func render(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) []byte {

@@ -39,6 +39,9 @@ type destinationRuleIndex struct {
 	namespaceLocal map[string]*hostRules
 	exported       map[string]*hostRules
 	rootLocal      *hostRules
+	// hosts are every DestinationRule's resolved host, so that a change can be matched
+	// against SidecarScopes after the object is gone.
+	hosts map[config.Key]host.Name
 }
 
 // hostRules holds consolidated rules by exact and wildcard host.
@@ -59,11 +62,13 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		namespaceLocal: map[string]*hostRules{},
 		exported:       map[string]*hostRules{},
 		rootLocal:      newHostRules(),
+		hosts:          map[config.Key]host.Name{},
 	}
 	root := pc.RootNamespace()
 	for _, c := range sortDestinationRules(store.List(schema.DestinationRule, "")) {
 		c = resolveDestinationRule(c, pc.Options.DomainSuffix)
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
+		idx.hosts[c.Key()] = host.Name(dr.GetHost())
 		exp := ExportSet(dr.ExportTo)
 		if dr.GetWorkloadSelector() != nil {
 			exp = map[string]bool{".": true}

@@ -36,6 +36,11 @@ type PushContext struct {
 	authn            *authnIndex
 	envoyFilters     *envoyFilterIndex
 
+	// scopes memoises SidecarScopes; changes is what changed from the parent context
+	// (nil for a full build).
+	scopes  *scopeCache
+	changes *changes
+
 	exportDefaults exportDefaults
 	// Errors are the problems found in the inputs while indexing (invalid references,
 	// conflicts); each names the object it concerns. Indexing carries on past them.
@@ -51,7 +56,7 @@ type exportDefaults struct {
 
 // NewPushContext indexes everything in store. It is the full ("cold") build.
 func NewPushContext(store *Store, mesh *meshv1alpha1.MeshConfig, opts Options) *PushContext {
-	pc := &PushContext{Mesh: mesh, Options: opts}
+	pc := &PushContext{Mesh: mesh, Options: opts, scopes: newScopeCache()}
 	pc.exportDefaults = exportDefaults{
 		service:         ExportSet(mesh.GetDefaultServiceExportTo()),
 		virtualService:  ExportSet(mesh.GetDefaultVirtualServiceExportTo()),

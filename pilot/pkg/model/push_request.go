@@ -1,9 +1,11 @@
 package model
 
 import (
+	"maps"
 	"time"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
 
@@ -41,6 +43,9 @@ type PushRequest struct {
 	Push *PushContext
 	// Forced requests are pushed even if nothing looks changed (debug, reconnects).
 	Forced bool
+	// EndpointHosts, on a non-full request, are the hostnames whose endpoints changed:
+	// only their clusters' endpoints are regenerated and sent. Nil means all.
+	EndpointHosts map[host.Name]bool
 }
 
 // Merge combines r and o into a new request; either may be nil. The earlier Start wins.
@@ -60,6 +65,11 @@ func (r *PushRequest) Merge(o *PushRequest) *PushRequest {
 	}
 	if out.Push == nil {
 		out.Push = r.Push
+	}
+	if !out.Full && r.EndpointHosts != nil && o.EndpointHosts != nil {
+		out.EndpointHosts = make(map[host.Name]bool, len(r.EndpointHosts)+len(o.EndpointHosts))
+		maps.Copy(out.EndpointHosts, r.EndpointHosts)
+		maps.Copy(out.EndpointHosts, o.EndpointHosts)
 	}
 	if !o.Start.IsZero() && (out.Start.IsZero() || o.Start.Before(out.Start)) {
 		out.Start = o.Start

@@ -2,6 +2,7 @@ package model
 
 import (
 	"maps"
+	"reflect"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,13 @@ type serviceIndex struct {
 	shared map[serviceKey]bool
 	// hasAliases is true when ExternalName services exist (splice does not track them).
 	hasAliases bool
+
+	// changed are the service objects this index added, removed or replaced relative to
+	// the one it was derived from (both versions); allChanged is set for a full build.
+	// endpointHosts are the hostnames whose endpoints were re-derived.
+	changed       []*Service
+	allChanged    bool
+	endpointHosts map[host.Name]bool
 }
 
 // sourced is one service and its endpoints, as its source object (src) defines them.
@@ -120,38 +128,97 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 			}
 		}
 	}
-	servicesChanged := len(dirtySE) > 0 || ei == nil
+	servicesChanged := ei == nil
+	next.allChanged = ei == nil
+	next.endpointHosts = map[host.Name]bool{}
 	var endpointKeys []config.Key
+	var entryEndpoints []serviceKey
 	var removed []*Service
 	var added []sourced
 	slices := next.slicesOf(store, dirtyKube)
 	for k, endpointsOnly := range dirtyKube {
-		if old, ok := si.kube[k]; ok {
+		old, had := si.kube[k]
+		if had {
 			removed = append(removed, old.svc)
+			next.endpointHosts[old.svc.Hostname] = true
 		}
 		if !next.updateKube(store, k, slices(k), w, opts, endpointsOnly) {
 			servicesChanged = true
 		}
-		if r, ok := next.kube[k]; ok {
+		r, ok := next.kube[k]
+		if ok {
 			added = append(added, r)
+			next.endpointHosts[r.svc.Hostname] = true
+		}
+		if !had || !ok || old.svc != r.svc {
+			next.changed = append(next.changed, old.svc, r.svc)
 		}
 		endpointKeys = append(endpointKeys, k)
 	}
 	for k := range dirtySE {
-		for _, old := range si.entries[k] {
-			removed = append(removed, old.svc)
+		olds := si.entries[k]
+		next.updateServiceEntry(store, k, w, opts, olds)
+		news := next.entries[k]
+		for _, r := range olds {
+			removed = append(removed, r.svc)
+			next.endpointHosts[r.svc.Hostname] = true
 		}
-		next.updateServiceEntry(store, k, w, opts)
-		added = append(added, next.entries[k]...)
+		for _, r := range news {
+			added = append(added, r)
+			next.endpointHosts[r.svc.Hostname] = true
+		}
+		if sameServices(olds, news) {
+			// Only the entry's endpoints changed (its services were kept as they were).
+			for _, r := range news {
+				entryEndpoints = append(entryEndpoints, serviceKey{r.svc.Hostname, r.svc.Namespace})
+			}
+			continue
+		}
+		servicesChanged = true
+		for _, r := range olds {
+			next.changed = append(next.changed, r.svc)
+		}
+		for _, r := range news {
+			next.changed = append(next.changed, r.svc)
+		}
 	}
+	next.changed = slicesCompact(next.changed)
 	switch {
 	case !servicesChanged:
 		next.all, next.byHost = si.all, si.byHost
-		return next, next.replaceEndpoints(ei, endpointKeys)
+		return next, next.replaceEntryEndpoints(next.replaceEndpoints(ei, endpointKeys), entryEndpoints)
 	case ei == nil || si.hasAliases || touchesAliases(removed, added):
+		next.allChanged = true
 		return next, next.assemble()
 	}
 	return next, next.splice(si, ei, removed, added)
+}
+
+// sameServices reports whether a ServiceEntry's re-derived services are the ones it had
+// (updateServiceEntry keeps the objects of services that did not change).
+func sameServices(a, b []sourced) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].svc != b[i].svc {
+			return false
+		}
+	}
+	return true
+}
+
+// slicesCompact drops nils and duplicates, keeping the first occurrence.
+func slicesCompact(ss []*Service) []*Service {
+	seen := make(map[*Service]bool, len(ss))
+	out := ss[:0]
+	for _, s := range ss {
+		if s != nil && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // touchesAliases reports whether a change involves ExternalName services, whose alias
@@ -289,6 +356,29 @@ func (si *serviceIndex) replaceEndpoints(ei *endpointIndex, keys []config.Key) *
 	return out
 }
 
+// replaceEntryEndpoints returns ei with the endpoints of the given service keys, whose
+// ServiceEntries changed only their endpoints, re-derived from every source defining them.
+func (si *serviceIndex) replaceEntryEndpoints(ei *endpointIndex, keys []serviceKey) *endpointIndex {
+	if len(keys) == 0 {
+		return ei
+	}
+	out := &endpointIndex{byService: maps.Clone(ei.byService)}
+	for _, sk := range keys {
+		var eps []*Endpoint
+		for _, s := range si.all {
+			if s.Hostname == sk.Hostname && s.Namespace == sk.Namespace {
+				eps = append(eps, si.endpointsOf(s)...)
+			}
+		}
+		if si.shared[sk] {
+			eps = append([]*Endpoint(nil), eps...)
+			sortEndpoints(eps)
+		}
+		out.byService[sk] = eps
+	}
+	return out
+}
+
 // indexSlices records the owner of every EndpointSlice in ns ("" for all).
 func (si *serviceIndex) indexSlices(store *Store, ns string) {
 	for _, c := range store.List(schema.EndpointSlice, ns) {
@@ -355,6 +445,11 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 	if !reused {
 		s = kubeService(c, opts)
 		w.setEndpointPreferences(s, ks)
+		if had && reflect.DeepEqual(prev.svc, s) {
+			// An edit that leaves the service as it was (labels of other kinds, a
+			// node or namespace change) keeps the object SidecarScopes hold.
+			s, reused = prev.svc, true
+		}
 	}
 	eps := kubeEndpoints(s, ks, slices, w, opts)
 	sortEndpoints(eps)
@@ -362,7 +457,11 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 	return reused
 }
 
-func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, w *workloadIndex, opts Options) {
+// updateServiceEntry re-derives a ServiceEntry's services and endpoints. A service equal
+// to the one the entry had for the same host (olds) is kept as that object, so that an
+// endpoint-only edit leaves the services - and every SidecarScope holding them - as
+// they were.
+func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, w *workloadIndex, opts Options, olds []sourced) {
 	c := store.Get(k)
 	if c == nil {
 		delete(si.entries, k)
@@ -371,8 +470,11 @@ func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, w *worklo
 	se := c.Spec.(*networkingv1alpha3.ServiceEntry)
 	wles := store.List(schema.WorkloadEntry, k.Namespace)
 	var out []sourced
-	for _, h := range se.Hosts {
+	for i, h := range se.Hosts {
 		s := serviceEntryService(c, se, h)
+		if i < len(olds) && reflect.DeepEqual(olds[i].svc, s) {
+			s = olds[i].svc
+		}
 		eps := serviceEntryEndpoints(c, se, s, wles, opts, w)
 		sortEndpoints(eps)
 		out = append(out, sourced{src: c, svc: s, eps: eps})

@@ -70,6 +70,9 @@ type SidecarScope struct {
 	services         []*Service
 	byHost           map[host.Name]*Service
 	destinationRules map[host.Name]*ConsolidatedDestinationRule
+	// vsDestinations are the destination hosts of the imported VirtualServices: services
+	// with these hostnames are imported even where the listeners' hosts do not match.
+	vsDestinations map[host.Name]bool
 }
 
 // EgressListener is one egress listener of a Sidecar with what it imports.
@@ -78,6 +81,9 @@ type EgressListener struct {
 	IstioListener   *networkingv1alpha3.IstioEgressListener
 	Services        []*Service
 	VirtualServices []*config.Config
+
+	// imports are the listener's hosts by namespace ("*" for any).
+	imports map[string]*hostImports
 }
 
 // Services returns every service the scope imports, deduplicated by hostname.
@@ -106,10 +112,16 @@ func (sc *SidecarScope) EgressListenerForRDS(port int, bind string) *EgressListe
 	return nil
 }
 
-// SidecarScopeFor computes the scope of a proxy.
+// SidecarScopeFor returns the scope of a proxy: the one of its namespace and the Sidecar
+// that selects it, computed on first use and shared by every proxy with the same pair
+// (and by later PushContexts, while nothing it depends on changes).
 func (pc *PushContext) SidecarScopeFor(p *Proxy) *SidecarScope {
 	c := pc.sidecars.sidecarFor(p.ConfigNamespace, p.Labels)
-	return pc.newSidecarScope(c, p.ConfigNamespace)
+	k := scopeKey{namespace: p.ConfigNamespace, sidecar: c}
+	if sc := pc.scopes.get(k); sc != nil {
+		return sc
+	}
+	return pc.scopes.add(k, pc.newSidecarScope(c, p.ConfigNamespace))
 }
 
 // hostImports are the hosts a listener imports from one namespace.
@@ -211,6 +223,7 @@ func (pc *PushContext) newEgressListener(l *networkingv1alpha3.IstioEgressListen
 		out.IstioListener = l
 	}
 	imports := parseImports(l.GetHosts(), ns)
+	out.imports = imports
 	matchPort := l.GetPort().GetNumber() != 0 && protocol.Parse(l.GetPort().GetProtocol()) != protocol.HTTPProxy
 	out.VirtualServices = pc.selectVirtualServices(ns, imports)
 	var picked []*Service
@@ -289,9 +302,11 @@ func (sc *SidecarScope) collectServices(pc *PushContext, ns string) {
 			sc.appendService(s)
 		}
 	}
+	sc.vsDestinations = map[host.Name]bool{}
 	for _, l := range sc.EgressListeners {
 		for _, vs := range l.VirtualServices {
 			for _, h := range virtualServiceDestinationHosts(vs.Spec.(*networkingv1alpha3.VirtualService)) {
+				sc.vsDestinations[h] = true
 				byNS := pc.services.byHost[h]
 				s := byNS[ns]
 				if s == nil {

@@ -32,6 +32,9 @@ type virtualServiceIndex struct {
 	public map[string][]*config.Config
 	// delegates are the VirtualServices without hosts (resolved), which only roots use.
 	delegates map[config.Key]*delegateVirtualService
+	// hosts are every VirtualService's resolved hosts, so that a change can be matched
+	// against SidecarScopes after the object is gone.
+	hosts map[config.Key][]host.Name
 }
 
 // delegateVirtualService is a resolved delegate and the namespaces it is exported to.
@@ -46,10 +49,16 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *vir
 		exported:  map[gatewayScope][]*config.Config{},
 		public:    map[string][]*config.Config{},
 		delegates: map[config.Key]*delegateVirtualService{},
+		hosts:     map[config.Key][]host.Name{},
 	}
 	all := store.List(schema.VirtualService, "")
 	domain := pc.Options.DomainSuffix
 	for _, c := range all {
+		var hs []host.Name
+		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+			hs = append(hs, resolveHostname(h, c.Namespace, domain))
+		}
+		idx.hosts[c.Key()] = hs
 		if len(c.Spec.(*networkingv1alpha3.VirtualService).GetHosts()) == 0 {
 			exp := vsExportTo(c.Spec.(*networkingv1alpha3.VirtualService).GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
 			idx.delegates[c.Key()] = &delegateVirtualService{config: resolveVirtualService(c, domain), exportTo: exp}

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/xds/debounce"
@@ -68,6 +70,8 @@ type env struct {
 	server *Server
 	gen    *fakeClusters
 	conn   *grpc.ClientConn
+	store  *model.Store
+	pushes int
 }
 
 func newEnv(t *testing.T, mutate func(*Options)) *env {
@@ -77,7 +81,8 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 	if mutate != nil {
 		mutate(&opts)
 	}
-	s := NewServer(model.NewStore(), mesh.Default(), map[string]Generator{ClusterType: gen, EndpointType: gen}, opts)
+	store := model.NewStore()
+	s := NewServer(store, mesh.Default(), map[string]Generator{ClusterType: gen, EndpointType: gen}, opts)
 	lis := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
 	s.Register(g)
@@ -95,7 +100,7 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 		_ = conn.Close()
 		g.Stop()
 	})
-	return &env{t: t, server: s, gen: gen, conn: conn}
+	return &env{t: t, server: s, gen: gen, conn: conn, store: store}
 }
 
 var node = &corev3.Node{Id: "sidecar~10.1.1.1~app-1.default~default.svc.cluster.local"}
@@ -154,9 +159,18 @@ func noResponse(t *testing.T, ch chan *discoveryv3.DiscoveryResponse) {
 	}
 }
 
+// push reports a change of each key's VirtualService (written to the store with a new
+// host each time, so that the proxies' scopes see a change) and a full push.
 func (e *env) push(keys ...config.Key) {
 	r := &model.PushRequest{Full: true, ConfigsUpdated: map[config.Key]struct{}{}}
 	for _, k := range keys {
+		e.pushes++
+		h := fmt.Sprintf("h%d.example.com", e.pushes)
+		var spec any = &networkingv1alpha3.VirtualService{Hosts: []string{h}}
+		if k.Kind == schema.DestinationRule {
+			spec = &networkingv1alpha3.DestinationRule{Host: h}
+		}
+		e.store.Set(&config.Config{Meta: config.Meta{Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}, Spec: spec})
 		r.ConfigsUpdated[k] = struct{}{}
 	}
 	e.server.ConfigUpdate(r)
@@ -175,7 +189,10 @@ func (e *env) connection() *Connection {
 	return nil
 }
 
-var vsKey = config.Key{Kind: schema.VirtualService, Namespace: "default", Name: "vs"}
+var (
+	vsKey = config.Key{Kind: schema.VirtualService, Namespace: "default", Name: "vs"}
+	drKey = config.Key{Kind: schema.DestinationRule, Namespace: "default", Name: "dr"}
+)
 
 func TestSotWFirstRequestAnsweredAndACKRecorded(t *testing.T) {
 	e := newEnv(t, nil)
@@ -237,7 +254,7 @@ func TestSotWStaleNonceIgnoredAndSubscriptionChangesAnswered(t *testing.T) {
 		t.Fatalf("resources = %d, want only the subscribed one", len(first.Resources))
 	}
 	e.gen.set("a", 3*time.Second)
-	e.push(vsKey)
+	e.push(drKey) // a VirtualService change would not regenerate endpoints
 	second := recv(t, rs)
 	// An ACK of the superseded response is stale: ignored, the state stays unsynced.
 	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResponseNonce: first.Nonce, ResourceNames: []string{"a"}})

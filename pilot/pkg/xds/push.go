@@ -3,11 +3,17 @@ package xds
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
+
+// errNothingToSend: a partial (endpoint) push names none of the proxy's resources.
+var errNothingToSend = errors.New("nothing to send")
 
 // errSendTimeout closes a connection whose client does not take responses.
 var errSendTimeout = errors.New("send timed out: client is not reading, closing the stream")
@@ -63,6 +69,9 @@ func (c *Connection) typesToPush(req *model.PushRequest) []string {
 			types = append(types, t)
 		}
 	}
+	if req.Full && routesOnly(req.ConfigsUpdated) && !req.Forced {
+		return slices.DeleteFunc(types, func(t string) bool { return t == EndpointType })
+	}
 	if req.Full {
 		return types
 	}
@@ -97,6 +106,9 @@ func (s *Server) generateFor(c *Connection, typeURL string, req *model.PushReque
 		pc = req.Push
 	}
 	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
+	if errors.Is(err, errNothingToSend) {
+		return nil, false
+	}
 	if err != nil {
 		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
 		return nil, false
@@ -114,6 +126,12 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 	var names []string
 	if w != nil && !w.Wildcard {
 		names = w.Names
+		if typeURL == EndpointType && req != nil && !req.Full && req.EndpointHosts != nil {
+			names = endpointSubset(names, req.EndpointHosts)
+			if len(names) == 0 {
+				return nil, errNothingToSend
+			}
+		}
 	}
 	start := s.opts.Clock.Now()
 	rs, err := gen.Generate(pc, p, names, req)
@@ -133,56 +151,48 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 	return es, nil
 }
 
-// affects decides whether a push may change a connection's config. Endpoint-only and
-// scoped full pushes skip proxies whose SidecarScope imports nothing that changed; a
-// full push without keys (mesh config, first push) affects everyone.
-func affects(c *Connection, req *model.PushRequest) bool {
+// pushFor decides what a push must regenerate for a connection: requests without keys
+// (mesh config, first push) and forced ones reach everyone; otherwise the PushContext
+// says, from what changed, whether the proxy's config can have changed
+// (model.PushContext.PushFor).
+func pushFor(c *Connection, req *model.PushRequest) model.PushKind {
+	kind := model.EndpointsPush
+	if req.Full {
+		kind = model.FullPush
+	}
 	if req.Forced || len(req.ConfigsUpdated) == 0 {
-		return true
+		return kind
 	}
 	p := c.proxy()
 	if p == nil || p.SidecarScope == nil {
-		return true
+		return kind
 	}
-	namespaces := map[string]bool{}
-	for _, svc := range p.SidecarScope.Services() {
-		namespaces[svc.Namespace] = true
-	}
-	for k := range req.ConfigsUpdated {
-		switch k.Kind {
-		case schema.Sidecar:
-			if k.Namespace == p.ConfigNamespace || k.Namespace == req.Push.RootNamespace() {
-				return true
-			}
-		case schema.Service, schema.EndpointSlice, schema.ServiceEntry, schema.WorkloadEntry:
-			// A new service in a namespace the proxy imports from, or a change to one it
-			// imports; services of other namespaces it cannot see are skipped.
-			if namespaces[k.Namespace] || k.Namespace == p.ConfigNamespace || importsAll(p) {
-				return true
-			}
-		case schema.Pod:
-			if namespaces[k.Namespace] || k.Namespace == p.ConfigNamespace {
-				return true
-			}
-		default:
-			return true
-		}
-	}
-	return false
+	return req.Push.PushFor(p, req.Full)
 }
 
-// importsAll is true for scopes that import every namespace (no Sidecar, or a */* host):
-// any new service anywhere may become visible.
-func importsAll(p *model.Proxy) bool {
-	for _, l := range p.SidecarScope.EgressListeners {
-		if l.IstioListener == nil {
-			return true
-		}
-		for _, h := range l.IstioListener.GetHosts() {
-			if len(h) > 1 && h[0] == '*' && h[1] == '/' {
-				return true
-			}
+// routesOnly reports whether every changed key is of a kind that only changes routes
+// (and the listeners and clusters routes bring in), never endpoints: istiod skips EDS for
+// them too.
+func routesOnly(keys map[config.Key]struct{}) bool {
+	if len(keys) == 0 {
+		return false
+	}
+	for k := range keys {
+		if k.Kind != schema.VirtualService && k.Kind != schema.Gateway {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// endpointSubset returns the EDS cluster names among names whose hostname (the last
+// "|" field of an outbound cluster name) is in hosts.
+func endpointSubset(names []string, hosts map[host.Name]bool) []string {
+	out := []string{}
+	for _, n := range names {
+		if i := strings.LastIndexByte(n, '|'); i >= 0 && hosts[host.Name(n[i+1:])] {
+			out = append(out, n)
+		}
+	}
+	return out
 }

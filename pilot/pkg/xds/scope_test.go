@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"slices"
 	"time"
 
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
@@ -36,46 +38,152 @@ func connectionFor(t *testing.T, store *model.Store, ns string) (*Connection, *m
 	return c, pc
 }
 
-func changed(pc *model.PushContext, full bool, keys ...config.Key) *model.PushRequest {
-	r := &model.PushRequest{Full: full, Push: pc, ConfigsUpdated: map[config.Key]struct{}{}}
-	for _, k := range keys {
-		r.ConfigsUpdated[k] = struct{}{}
-	}
-	return r
+func virtualService(ns, name, host string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.VirtualService, Namespace: ns, Name: name},
+		Spec: &networkingv1alpha3.VirtualService{Hosts: []string{host}, Http: []*networkingv1alpha3.HTTPRoute{{
+			Route: []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: host}}},
+		}}}}
 }
 
-func TestPushesAreScopedToWhatAProxyImports(t *testing.T) {
-	store := model.NewStore()
-	store.Set(service("team-a", "web", "10.96.0.1"))
-	store.Set(service("team-b", "api", "10.96.0.2"))
-	// team-a imports only its own namespace.
-	store.Set(&config.Config{Meta: config.Meta{Kind: schema.Sidecar, Namespace: "team-a", Name: "default"},
-		Spec: &networkingv1alpha3.Sidecar{Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}}}})
-	scoped, pc := connectionFor(t, store, "team-a")
-	open, _ := connectionFor(t, store, "team-c") // no Sidecar: imports everything
+func destinationRule(ns, name, host string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: ns, Name: name},
+		Spec: &networkingv1alpha3.DestinationRule{Host: host}}
+}
 
+// TestPushesAreScopedToWhatAProxyImports applies one change at a time to a mesh of two
+// proxies - one whose Sidecar imports only its namespace, one importing everything - and
+// checks what the derived PushContext says each must be pushed.
+func TestPushesAreScopedToWhatAProxyImports(t *testing.T) {
 	key := func(k config.Kind, ns, name string) config.Key { return config.Key{Kind: k, Namespace: ns, Name: name} }
 	tests := []struct {
-		name           string
-		req            *model.PushRequest
-		scoped, opened bool
+		name string
+		full bool
+		// change edits the store and returns the changed key.
+		change         func(*model.Store) config.Key
+		scoped, opened model.PushKind
 	}{
-		{"service in the scoped proxy's namespace", changed(pc, true, key(schema.Service, "team-a", "web")), true, true},
-		{"service in a namespace it does not import", changed(pc, true, key(schema.Service, "team-b", "api")), false, true},
-		{"endpoints it does not import", changed(pc, false, key(schema.EndpointSlice, "team-b", "api-x1")), false, true},
-		{"its own Sidecar", changed(pc, true, key(schema.Sidecar, "team-a", "default")), true, false},
-		{"another namespace's Sidecar", changed(pc, true, key(schema.Sidecar, "team-b", "default")), false, false},
-		{"a VirtualService anywhere (not yet scoped)", changed(pc, true, key(schema.VirtualService, "team-b", "vs")), true, true},
-		{"everything (no keys)", &model.PushRequest{Full: true, Push: pc}, true, true},
+		{"service in the scoped proxy's namespace", true, func(s *model.Store) config.Key {
+			s.Set(service("team-a", "web", "10.96.0.9"))
+			return key(schema.Service, "team-a", "web")
+		}, model.FullPush, model.FullPush},
+		{"service in a namespace it does not import", true, func(s *model.Store) config.Key {
+			s.Set(service("team-b", "api", "10.96.0.9"))
+			return key(schema.Service, "team-b", "api")
+		}, model.NoPush, model.FullPush},
+		{"new service in a namespace it does not import", true, func(s *model.Store) config.Key {
+			s.Set(service("team-b", "new", "10.96.0.10"))
+			return key(schema.Service, "team-b", "new")
+		}, model.NoPush, model.FullPush},
+		{"endpoints it does not import", false, func(s *model.Store) config.Key {
+			return key(schema.EndpointSlice, "team-b", "api-x1")
+		}, model.NoPush, model.NoPush},
+		{"its own Sidecar", true, func(s *model.Store) config.Key {
+			s.Delete(key(schema.Sidecar, "team-a", "default"))
+			return key(schema.Sidecar, "team-a", "default")
+		}, model.FullPush, model.NoPush},
+		{"another namespace's Sidecar", true, func(s *model.Store) config.Key {
+			s.Set(sidecar("team-b"))
+			return key(schema.Sidecar, "team-b", "default")
+		}, model.NoPush, model.NoPush},
+		{"a VirtualService for a host it imports", true, func(s *model.Store) config.Key {
+			s.Set(virtualService("team-a", "vs", "web.team-a.svc.cluster.local"))
+			return key(schema.VirtualService, "team-a", "vs")
+		}, model.FullPush, model.FullPush},
+		{"a VirtualService for a host it does not import", true, func(s *model.Store) config.Key {
+			s.Set(virtualService("team-b", "vs", "api.team-b.svc.cluster.local"))
+			return key(schema.VirtualService, "team-b", "vs")
+		}, model.NoPush, model.FullPush},
+		{"a DestinationRule for a host it does not import", true, func(s *model.Store) config.Key {
+			s.Set(destinationRule("team-b", "dr", "api.team-b.svc.cluster.local"))
+			return key(schema.DestinationRule, "team-b", "dr")
+		}, model.NoPush, model.FullPush},
+		{"a DestinationRule in its namespace", true, func(s *model.Store) config.Key {
+			s.Set(destinationRule("team-a", "dr", "api.team-b.svc.cluster.local"))
+			return key(schema.DestinationRule, "team-a", "dr")
+		}, model.FullPush, model.FullPush},
+		{"a kind no index reads", true, func(s *model.Store) config.Key {
+			return key(schema.AuthorizationPolicy, "team-a", "deny")
+		}, model.NoPush, model.NoPush},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := affects(scoped, tt.req); got != tt.scoped {
-				t.Errorf("scoped proxy pushed = %v, want %v", got, tt.scoped)
+			store := model.NewStore()
+			store.Set(service("team-a", "web", "10.96.0.1"))
+			store.Set(service("team-b", "api", "10.96.0.2"))
+			store.Set(sidecar("team-a")) // team-a imports only its own namespace
+			scoped, pc := connectionFor(t, store, "team-a")
+			open, _ := connectionFor(t, store, "team-c") // no Sidecar: imports everything
+			// Both connections were initialised against their own contexts; derive from
+			// one that has computed their scopes, as the server does.
+			scoped.refreshProxy(pc)
+			open.refreshProxy(pc)
+
+			k := tt.change(store)
+			req := &model.PushRequest{Full: tt.full, Push: pc.Derive(store, map[config.Key]struct{}{k: {}}),
+				ConfigsUpdated: map[config.Key]struct{}{k: {}}}
+			if got := pushFor(scoped, req); got != tt.scoped {
+				t.Errorf("scoped proxy: push %v, want %v", got, tt.scoped)
 			}
-			if got := affects(open, tt.req); got != tt.opened {
-				t.Errorf("unscoped proxy pushed = %v, want %v", got, tt.opened)
+			if got := pushFor(open, req); got != tt.opened {
+				t.Errorf("unscoped proxy: push %v, want %v", got, tt.opened)
 			}
 		})
+	}
+	t.Run("everything (no keys)", func(t *testing.T) {
+		store := model.NewStore()
+		c, pc := connectionFor(t, store, "team-a")
+		if got := pushFor(c, &model.PushRequest{Full: true, Push: pc}); got != model.FullPush {
+			t.Errorf("push %v, want a full push", got)
+		}
+	})
+}
+
+func sidecar(ns string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.Sidecar, Namespace: ns, Name: "default"},
+		Spec: &networkingv1alpha3.Sidecar{Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}}}}
+}
+
+func TestEndpointPushesNameOnlyChangedClusters(t *testing.T) {
+	names := []string{
+		"outbound|80||web.team-a.svc.cluster.local",
+		"outbound|80|v1|web.team-a.svc.cluster.local",
+		"outbound|80||api.team-b.svc.cluster.local",
+		"outbound|9080||web.team-a.svc.cluster.local.other",
+	}
+	got := endpointSubset(names, map[host.Name]bool{"web.team-a.svc.cluster.local": true})
+	want := []string{"outbound|80||web.team-a.svc.cluster.local", "outbound|80|v1|web.team-a.svc.cluster.local"}
+	if !slices.Equal(got, want) {
+		t.Errorf("subset = %v, want %v", got, want)
+	}
+	if got := endpointSubset(names, map[host.Name]bool{"other": true}); len(got) != 0 {
+		t.Errorf("subset = %v, want none", got)
+	}
+}
+
+func TestVirtualServiceChangesDoNotRegenerateEndpoints(t *testing.T) {
+	c := newConnection("c", "", false, time.Time{})
+	for _, typ := range []string{ClusterType, EndpointType, ListenerType, RouteType} {
+		c.watched[typ] = &Watched{TypeURL: typ}
+	}
+	key := func(k config.Kind) map[config.Key]struct{} {
+		return map[config.Key]struct{}{{Kind: k, Namespace: "a", Name: "x"}: {}}
+	}
+	tests := []struct {
+		name string
+		req  *model.PushRequest
+		want []string
+	}{
+		{"VirtualService", &model.PushRequest{Full: true, ConfigsUpdated: key(schema.VirtualService)}, []string{ClusterType, ListenerType, RouteType}},
+		{"DestinationRule", &model.PushRequest{Full: true, ConfigsUpdated: key(schema.DestinationRule)}, []string{ClusterType, EndpointType, ListenerType, RouteType}},
+		{"everything", &model.PushRequest{Full: true}, []string{ClusterType, EndpointType, ListenerType, RouteType}},
+		{"endpoints", &model.PushRequest{ConfigsUpdated: key(schema.EndpointSlice)}, []string{EndpointType}},
+	}
+	for _, tt := range tests {
+		got := c.typesToPush(tt.req)
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(tt.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: types %v, want %v", tt.name, got, want)
+		}
 	}
 }

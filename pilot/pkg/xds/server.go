@@ -166,9 +166,31 @@ func (s *Server) debouncedPush(req *model.PushRequest, events int) {
 	s.metrics.debounceTime.Observe(s.opts.Clock.Since(req.Start).Seconds())
 	req.Push = s.buildPushContext(req)
 	s.push.Store(req.Push)
+	if hosts, endpointsOnly := req.Push.EndpointHosts(); hosts != nil && len(req.ConfigsUpdated) > 0 && !req.Forced {
+		// What changed decides the push, as istiod does for ServiceEntry endpoint edits
+		// (full -> EDS) and for endpoint changes that alter identities (EDS -> full).
+		req.Full = !endpointsOnly
+		if endpointsOnly {
+			req.EndpointHosts = hosts
+		}
+	}
+	var full *model.PushRequest // req as a full push, for proxies whose own config changed
 	queued := 0
 	for _, c := range s.Connections() {
-		if affects(c, req) {
+		switch pushFor(c, req) {
+		case model.FullPush:
+			if !req.Full {
+				if full == nil {
+					cp := *req
+					cp.Full, cp.EndpointHosts = true, nil
+					full = &cp
+				}
+				c.enqueue(full)
+			} else {
+				c.enqueue(req)
+			}
+			queued++
+		case model.EndpointsPush:
 			c.enqueue(req)
 			queued++
 		}

@@ -1,0 +1,351 @@
+package model
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+// scopeKey identifies a SidecarScope: a proxy namespace and the Sidecar resource that
+// applies (nil: none). Workload labels only choose the Sidecar, so proxies with different
+// labels under the same Sidecar share one scope.
+type scopeKey struct {
+	namespace string
+	sidecar   *config.Config
+}
+
+// scopeCache memoises the SidecarScopes of one PushContext. Scopes are computed on first
+// use; a derived PushContext starts with the scopes of its parent that none of the
+// changes touch.
+type scopeCache struct {
+	mu     sync.Mutex
+	scopes map[scopeKey]*SidecarScope
+}
+
+func newScopeCache() *scopeCache { return &scopeCache{scopes: map[scopeKey]*SidecarScope{}} }
+
+func (c *scopeCache) get(k scopeKey) *SidecarScope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scopes[k]
+}
+
+// add stores sc under k, unless another caller stored one first: that one is returned,
+// so that every proxy of a key holds the same scope.
+func (c *scopeCache) add(k scopeKey, sc *SidecarScope) *SidecarScope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.scopes[k]; cur != nil {
+		return cur
+	}
+	c.scopes[k] = sc
+	return sc
+}
+
+// Len returns the number of scopes computed or carried so far.
+func (c *scopeCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.scopes)
+}
+
+// SidecarScopes returns how many SidecarScopes the PushContext holds (computed or
+// carried from its parent), for /debug and benchmarks.
+func (pc *PushContext) SidecarScopes() int { return pc.scopes.len() }
+
+// changes is what a derived PushContext changed relative to its parent, as proxies see
+// it. SidecarScope reuse and scoped pushes are decided from it.
+type changes struct {
+	// all is set for a full build, and when an index could not say what changed.
+	all bool
+	// keys are the changed objects.
+	keys map[config.Key]struct{}
+	// services are the service objects added, removed or replaced (both versions).
+	services []*Service
+	// endpointHosts are the hostnames whose endpoints were re-derived; nil when unknown.
+	endpointHosts map[host.Name]bool
+	// virtualServices are the changed VirtualServices' hosts, before and after, by
+	// namespace; allVirtualServices is set when a delegate changed (its roots' routes).
+	virtualServices    []namespacedHosts
+	allVirtualServices bool
+	// destinationRuleHosts are the changed DestinationRules' hosts, before and after.
+	destinationRuleHosts []host.Name
+	// sidecarNamespaces are the namespaces whose Sidecars changed.
+	sidecarNamespaces map[string]bool
+	// serviceAccountsChanged is set when the identities behind a service with changed
+	// endpoints changed: clusters verify them (SANs), so it is no endpoint-only change.
+	serviceAccountsChanged bool
+}
+
+type namespacedHosts struct {
+	namespace string
+	hosts     []host.Name
+}
+
+// computeChanges records what next, derived from prev for changed (rebuilding the indexes
+// in which), changed.
+func computeChanges(prev, next *PushContext, changed map[config.Key]struct{}, which index) *changes {
+	ch := &changes{keys: changed, sidecarNamespaces: map[string]bool{}}
+	if len(changed) == 0 {
+		ch.all = true
+		return ch
+	}
+	if which&servicesIndex != 0 {
+		ch.all = next.services.allChanged
+		ch.services = next.services.changed
+		ch.endpointHosts = next.services.endpointHosts
+		ch.serviceAccountsChanged = serviceAccountsChanged(prev, next, ch.endpointHosts)
+	} else {
+		ch.endpointHosts = map[host.Name]bool{}
+	}
+	for k := range changed {
+		switch k.Kind {
+		case schema.VirtualService:
+			for _, idx := range []*virtualServiceIndex{prev.virtualServices, next.virtualServices} {
+				hs, ok := idx.hosts[k]
+				if ok && len(hs) == 0 {
+					ch.allVirtualServices = true
+				}
+				if len(hs) > 0 {
+					ch.virtualServices = append(ch.virtualServices, namespacedHosts{k.Namespace, hs})
+				}
+			}
+		case schema.DestinationRule:
+			for _, idx := range []*destinationRuleIndex{prev.destinationRules, next.destinationRules} {
+				if h, ok := idx.hosts[k]; ok {
+					ch.destinationRuleHosts = append(ch.destinationRuleHosts, h)
+				}
+			}
+		case schema.Sidecar:
+			ch.sidecarNamespaces[k.Namespace] = true
+		}
+	}
+	return ch
+}
+
+// serviceAccountsChanged reports whether a service with one of the hostnames is backed by
+// other identities in next than in prev.
+func serviceAccountsChanged(prev, next *PushContext, hosts map[host.Name]bool) bool {
+	for h := range hosts {
+		olds, news := prev.services.byHost[h], next.services.byHost[h]
+		if len(olds) != len(news) {
+			return true
+		}
+		for ns, s := range news {
+			o := olds[ns]
+			if o == nil || !slices.Equal(prev.ServiceAccounts(o), next.ServiceAccounts(s)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// carryScopes returns the cache of a PushContext derived from one whose cache is prev:
+// every scope none of the changes can alter is kept, the others will be recomputed on use.
+func (ch *changes) carryScopes(prev *scopeCache, root string) *scopeCache {
+	next := newScopeCache()
+	if ch.all {
+		return next
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	for k, sc := range prev.scopes {
+		if ch.sidecarNamespaces[k.namespace] || (k.sidecar != nil && ch.sidecarNamespaces[k.sidecar.Namespace]) ||
+			(k.sidecar == nil && ch.sidecarNamespaces[root]) || ch.affectsScope(sc) {
+			continue
+		}
+		next.scopes[k] = sc
+	}
+	return next
+}
+
+// affectsScope reports whether the changes may alter what sc imports.
+func (ch *changes) affectsScope(sc *SidecarScope) bool {
+	if ch.all || (ch.allVirtualServices && sc.hasVirtualServices()) {
+		return true
+	}
+	for _, s := range ch.services {
+		if sc.mayImportService(s) {
+			return true
+		}
+	}
+	for _, v := range ch.virtualServices {
+		if sc.mayImportVirtualService(v.namespace, v.hosts) {
+			return true
+		}
+	}
+	for _, h := range ch.destinationRuleHosts {
+		if sc.hasServiceMatching(h) {
+			return true
+		}
+	}
+	return false
+}
+
+func (sc *SidecarScope) hasVirtualServices() bool {
+	for _, l := range sc.EgressListeners {
+		if len(l.VirtualServices) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// mayImportService reports whether s is, or could be, imported by sc: it holds a service
+// of that hostname, a listener imports the host from s's namespace or from any, or one of
+// its VirtualServices routes to it. Visibility (exportTo) is not checked: a superset.
+func (sc *SidecarScope) mayImportService(s *Service) bool {
+	if sc.byHost[s.Hostname] != nil || sc.vsDestinations[s.Hostname] {
+		return true
+	}
+	for _, l := range sc.EgressListeners {
+		if hi := l.imports[s.Namespace]; hi != nil && hi.matches(s.Hostname) {
+			return true
+		}
+		if hi := l.imports["*"]; hi != nil && hi.matches(s.Hostname) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayImportVirtualService reports whether a VirtualService of namespace ns with hosts is
+// imported by one of sc's listeners (selectVirtualServices's rule, without exclusions).
+func (sc *SidecarScope) mayImportVirtualService(ns string, hosts []host.Name) bool {
+	for _, l := range sc.EgressListeners {
+		own, wild := l.imports[ns], l.imports["*"]
+		for _, h := range hosts {
+			if importsVirtualServiceHost(own, h) || importsVirtualServiceHost(wild, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasServiceMatching reports whether sc imports a service a DestinationRule for host h
+// applies to.
+func (sc *SidecarScope) hasServiceMatching(h host.Name) bool {
+	if !h.IsWildcard() {
+		return sc.byHost[h] != nil
+	}
+	for _, s := range sc.services {
+		if s.Hostname.SubsetOf(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// PushKind is how much of a proxy's config a push must regenerate.
+type PushKind int
+
+const (
+	// NoPush: nothing the proxy is sent can have changed.
+	NoPush PushKind = iota
+	// EndpointsPush: only endpoints (EDS) can have changed.
+	EndpointsPush
+	// FullPush: any type can have changed.
+	FullPush
+)
+
+// PushFor says what the changes that produced pc (from its parent) require for p, as it
+// was last pushed (p.SidecarScope is the scope it was generated with); full is whether
+// the push request is a full one.
+//
+// A full push is needed when p's SidecarScope is no longer the current one for it, or a
+// change touches what is generated outside the scope: the proxy's own workloads and
+// inbound services (objects of its namespace), EnvoyFilters and workload-selected
+// DestinationRules of its namespace or the root namespace, PeerAuthentications, Nodes,
+// Namespaces, and DNS services it imports whose endpoints changed (their endpoints are
+// part of their clusters). An endpoint push is needed when p imports a service whose
+// endpoints changed. Kinds no index reads never need a push.
+func (pc *PushContext) PushFor(p *Proxy, full bool) PushKind {
+	ch := pc.changes
+	if ch == nil || ch.all || p.SidecarScope == nil {
+		if full {
+			return FullPush
+		}
+		return EndpointsPush
+	}
+	if full && pc.SidecarScopeFor(p) != p.SidecarScope {
+		return FullPush
+	}
+	root := pc.RootNamespace()
+	for k := range ch.keys {
+		switch k.Kind {
+		case schema.Pod, schema.Service, schema.EndpointSlice, schema.ServiceEntry, schema.WorkloadEntry:
+			// The proxy's labels, identity and inbound services come from its namespace.
+			if k.Namespace == p.ConfigNamespace {
+				return FullPush
+			}
+		case schema.EnvoyFilter, schema.DestinationRule:
+			if full && (k.Namespace == p.ConfigNamespace || k.Namespace == root) {
+				return FullPush
+			}
+		case schema.Node, schema.Namespace, schema.PeerAuthentication:
+			// Localities, and mTLS modes of any destination namespace.
+			if full {
+				return FullPush
+			}
+		}
+	}
+	if !p.SidecarScope.importsAnyHost(ch.endpointHosts) {
+		return NoPush
+	}
+	if full {
+		return FullPush
+	}
+	return EndpointsPush
+}
+
+// importsAnyHost reports whether sc imports a service with one of the hostnames.
+func (sc *SidecarScope) importsAnyHost(hosts map[host.Name]bool) bool {
+	if len(hosts) < len(sc.byHost) {
+		for h := range hosts {
+			if sc.byHost[h] != nil {
+				return true
+			}
+		}
+		return false
+	}
+	for h := range sc.byHost {
+		if hosts[h] {
+			return true
+		}
+	}
+	return false
+}
+
+// EndpointHosts returns the hostnames whose endpoints changed from pc's parent, and
+// whether the change was endpoints only: no service, or anything else a full push would
+// regenerate, changed, and every such service is resolved through EDS. nil hosts mean
+// unknown (a full build).
+func (pc *PushContext) EndpointHosts() (hosts map[host.Name]bool, endpointsOnly bool) {
+	ch := pc.changes
+	if ch == nil || ch.all {
+		return nil, false
+	}
+	endpointsOnly = len(ch.services) == 0 && !ch.serviceAccountsChanged
+	for k := range ch.keys {
+		switch k.Kind {
+		case schema.EndpointSlice, schema.ServiceEntry, schema.WorkloadEntry:
+		default:
+			endpointsOnly = false
+		}
+	}
+	if endpointsOnly {
+		for h := range ch.endpointHosts {
+			for _, s := range pc.services.byHost[h] {
+				if s.Resolution != ClientSideLB {
+					endpointsOnly = false
+				}
+			}
+		}
+	}
+	return ch.endpointHosts, endpointsOnly
+}
