@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
@@ -92,32 +97,145 @@ func TestGeneratedMeshIsServed(t *testing.T) {
 	}
 }
 
-// BenchmarkPushContextDerive measures re-indexing after one change at 10k services (and
-// 500 EnvoyFilters): only the indexes that read the changed kind are rebuilt. The
-// EnvoyFilter change is a new object each time, so it is compiled again, as an edit is.
-func BenchmarkPushContextDerive(b *testing.B) {
-	m := meshgen.Generate(spec(10000))
+// issueSpec is the mesh issue 5 measures: 10k ServiceEntries (the mesh's services, with
+// inline endpoints), 2k VirtualServices, 2k DestinationRules, 500 EnvoyFilters and 1k
+// Sidecars over 50 namespaces. tools/meshgen and adsload write the same mesh for the
+// side-by-side runs against istiod.
+func issueSpec() meshgen.Spec {
+	return meshgen.Spec{
+		Namespaces: 50, Services: 10000, EndpointsPerService: 2, ServiceEntryServices: true,
+		VirtualServicePercent: 20, DestinationRulePercent: 20, EnvoyFilters: 500, Sidecars: 1000,
+	}
+}
+
+// BenchmarkIssueMeshBuild is the cold PushContext build of issueSpec.
+func BenchmarkIssueMeshBuild(b *testing.B) {
+	st := store(meshgen.Generate(issueSpec()))
+	mc := mesh.Default()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		model.NewPushContext(st, mc, model.DefaultOptions())
+	}
+}
+
+// scopeProxies returns one proxy per (namespace, Sidecar) pair of the mesh: a workload
+// each workload-selected Sidecar selects, and an unselected one per namespace.
+func scopeProxies(b *testing.B, m *meshgen.Mesh) []*model.Proxy {
+	var out []*model.Proxy
+	add := func(ns string, labels map[string]string) {
+		p, err := (&generate.ProxySpec{IP: "127.0.0.1", Namespace: ns, Pod: "bench", Labels: labels}).Proxy()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	seen := map[string]bool{}
+	for _, c := range m.Configs {
+		if c.Kind == schema.Namespace && !seen[c.Name] {
+			seen[c.Name] = true
+			add(c.Name, map[string]string{"app": "none"})
+		}
+		if sc, ok := c.Spec.(*networkingv1alpha3.Sidecar); ok && sc.GetWorkloadSelector() != nil {
+			add(c.Namespace, sc.GetWorkloadSelector().GetLabels())
+		}
+	}
+	return out
+}
+
+// BenchmarkSidecarScopes measures computing every SidecarScope of the issue mesh from
+// cold (what the first push after a full build costs), and a proxy's lookup once they
+// are memoised (what every later proxy of the same pair costs).
+func BenchmarkSidecarScopes(b *testing.B) {
+	m := meshgen.Generate(issueSpec())
 	st := store(m)
-	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
-	for _, kind := range []config.Kind{schema.VirtualService, schema.DestinationRule, schema.EndpointSlice, schema.Pod, schema.ServiceEntry, schema.Sidecar, schema.EnvoyFilter} {
-		var key config.Key
+	proxies := scopeProxies(b, m)
+	b.Run("cold-all", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
+			b.StartTimer()
+			for _, p := range proxies {
+				pc.SidecarScopeFor(p)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(pc.SidecarScopes()), "scopes")
+		}
+	})
+	b.Run("memoised", func(b *testing.B) {
+		pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
+		for _, p := range proxies {
+			pc.SidecarScopeFor(p)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			pc.SidecarScopeFor(proxies[i%len(proxies)])
+		}
+	})
+}
+
+// BenchmarkPushContextDerive measures re-indexing the issue mesh after one edit of each
+// kind, SidecarScopes included: the previous context has every scope computed, the
+// derived one carries those the edit cannot alter (reported as carried scopes). Each
+// iteration writes a new version of the object, as an edit does.
+func BenchmarkPushContextDerive(b *testing.B) {
+	m := meshgen.Generate(issueSpec())
+	st := store(m)
+	proxies := scopeProxies(b, m)
+	base := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
+	for _, p := range proxies {
+		base.SidecarScopeFor(p)
+	}
+	edits := []struct {
+		name string
+		kind config.Kind
+		edit func(c *config.Config, i int)
+	}{
+		{"VirtualService", schema.VirtualService, func(c *config.Config, i int) {
+			vs := proto.Clone(c.Spec.(*networkingv1alpha3.VirtualService)).(*networkingv1alpha3.VirtualService)
+			vs.Http[0].Timeout = durationpb.New(time.Duration(i+1) * time.Second)
+			c.Spec = vs
+		}},
+		{"DestinationRule", schema.DestinationRule, func(c *config.Config, i int) {
+			dr := proto.Clone(c.Spec.(*networkingv1alpha3.DestinationRule)).(*networkingv1alpha3.DestinationRule)
+			dr.TrafficPolicy = &networkingv1alpha3.TrafficPolicy{ConnectionPool: &networkingv1alpha3.ConnectionPoolSettings{
+				Http: &networkingv1alpha3.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: int32(i + 1)}}}
+			c.Spec = dr
+		}},
+		{"ServiceEntry-endpoint", schema.ServiceEntry, func(c *config.Config, i int) {
+			se := proto.Clone(c.Spec.(*networkingv1alpha3.ServiceEntry)).(*networkingv1alpha3.ServiceEntry)
+			se.Endpoints[0].Address = fmt.Sprintf("127.8.%d.%d", i/250%250, i%250+1)
+			c.Spec = se
+		}},
+		{"ServiceEntry-port", schema.ServiceEntry, func(c *config.Config, i int) {
+			se := proto.Clone(c.Spec.(*networkingv1alpha3.ServiceEntry)).(*networkingv1alpha3.ServiceEntry)
+			se.Ports = append(se.Ports, &networkingv1alpha3.ServicePort{Number: uint32(20000 + i%1000), Name: "tcp-x", Protocol: "TCP"})
+			c.Spec = se
+		}},
+		{"Sidecar", schema.Sidecar, func(c *config.Config, i int) {}},
+		{"EnvoyFilter", schema.EnvoyFilter, func(c *config.Config, i int) {}},
+	}
+	for _, e := range edits {
+		var orig *config.Config
 		for _, c := range m.Configs {
-			if c.Kind == kind {
-				key = c.Key()
+			if c.Kind == e.kind && c.Namespace == "ns-049" {
+				orig = c
 				break
 			}
 		}
-		b.Run(kind.Kind, func(b *testing.B) {
-			changed := map[config.Key]struct{}{key: {}}
-			orig := st.Get(key)
+		if orig == nil {
+			b.Fatalf("no %s in ns-049", e.kind)
+		}
+		b.Run(e.name, func(b *testing.B) {
+			defer st.Set(orig)
+			carried := 0
 			for i := 0; i < b.N; i++ {
-				if kind == schema.EnvoyFilter {
-					edited := *orig
-					edited.ResourceVersion = strconv.Itoa(i)
-					st.Set(&edited)
-				}
-				pc.Derive(st, changed)
+				edited := *orig
+				edited.ResourceVersion = strconv.Itoa(i)
+				e.edit(&edited, i)
+				st.Set(&edited)
+				next := base.Derive(st, map[config.Key]struct{}{orig.Key(): {}})
+				carried = next.SidecarScopes()
 			}
+			b.ReportMetric(float64(carried), "carried-scopes")
 		})
 	}
 }

@@ -117,10 +117,24 @@ func (pc *PushContext) IsServiceVisible(s *Service, ns string) bool {
 	return s.VisibleTo(ns, pc.exportDefaults.service)
 }
 
-// servicesExportedTo returns the services visible from namespace ns, in Services() order.
-func (pc *PushContext) servicesExportedTo(ns string) []*Service {
-	out := make([]*Service, 0, len(pc.services.all))
-	for _, s := range pc.services.all {
+// servicesImportable returns the services visible from namespace ns that are defined in
+// one of the namespaces of imports (all namespaces if imports has "*"), in Services()
+// order.
+func (pc *PushContext) servicesImportable(ns string, imports map[string]*hostImports) []*Service {
+	var candidates []*Service
+	if imports["*"] != nil {
+		candidates = pc.services.all
+	} else {
+		for from := range imports {
+			candidates = append(candidates, pc.services.inNamespace(from)...)
+		}
+		if len(imports) > 1 {
+			pos := pc.services.position
+			sort.Slice(candidates, func(i, j int) bool { return pos[candidates[i]] < pos[candidates[j]] })
+		}
+	}
+	out := make([]*Service, 0, len(candidates))
+	for _, s := range candidates {
 		if pc.IsServiceVisible(s, ns) {
 			out = append(out, s)
 		}

@@ -3,6 +3,7 @@ package model
 import (
 	"maps"
 	"reflect"
+	"sync"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,31 @@ type serviceIndex struct {
 	changed       []*Service
 	allChanged    bool
 	endpointHosts map[host.Name]bool
+
+	// byNamespace lists the services of each namespace in all's order, with each
+	// service's position in all; built on first use (the index is otherwise immutable,
+	// so it is shared with every PushContext sharing the index).
+	byNamespaceOnce sync.Once
+	byNamespace     map[string][]*Service
+	position        map[*Service]int
+}
+
+// inNamespace returns the services defined in namespace ns, in all's order.
+func (si *serviceIndex) inNamespace(ns string) []*Service {
+	si.indexNamespaces()
+	return si.byNamespace[ns]
+}
+
+// indexNamespaces builds byNamespace and position once.
+func (si *serviceIndex) indexNamespaces() {
+	si.byNamespaceOnce.Do(func() {
+		si.byNamespace = map[string][]*Service{}
+		si.position = make(map[*Service]int, len(si.all))
+		for i, s := range si.all {
+			si.byNamespace[s.Namespace] = append(si.byNamespace[s.Namespace], s)
+			si.position[s] = i
+		}
+	})
 }
 
 // sourced is one service and its endpoints, as its source object (src) defines them.

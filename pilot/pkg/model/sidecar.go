@@ -227,7 +227,7 @@ func (pc *PushContext) newEgressListener(l *networkingv1alpha3.IstioEgressListen
 	matchPort := l.GetPort().GetNumber() != 0 && protocol.Parse(l.GetPort().GetProtocol()) != protocol.HTTPProxy
 	out.VirtualServices = pc.selectVirtualServices(ns, imports)
 	var picked []*Service
-	for _, s := range pc.servicesExportedTo(ns) {
+	for _, s := range pc.servicesImportable(ns, imports) {
 		hi := imports[s.Namespace]
 		if hi == nil || !hi.matches(s.Hostname) {
 			hi = imports["*"]
