@@ -1,5 +1,5 @@
 // Command meshgen writes a synthetic mesh (pkg/meshgen) as a config directory: Kubernetes
-// objects and Istio CRs as "---"-separated YAML, one file per kind, loadable by
+// objects and Istio CRs as "---"-separated YAML, one file per kind and namespace, loadable by
 // `pilot-discovery discovery --configDir DIR` and by the upstream oracle
 // (`../shared/oracle -case DIR`), plus DIR/proxy.yaml naming a pod of the first service.
 //

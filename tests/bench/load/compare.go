@@ -150,6 +150,13 @@ func comparisonRows(s, i *Result) []comparisonRow {
 				}
 				return msec(Percentile(c.AckedAfterStore, 50)), true
 			}),
+			both(string(kind)+" ACK p99 after store ms", "%.0f", func(r *Result) (float64, bool) {
+				c := change(r)
+				if c == nil || len(c.AckedAfterStore) == 0 {
+					return 0, false
+				}
+				return msec(Percentile(c.AckedAfterStore, 99)), true
+			}),
 		)
 	}
 	return rows

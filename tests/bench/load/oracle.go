@@ -42,8 +42,19 @@ const storeWriteLine = "oracle: watch: first store write at "
 // istiod's store, and StoreWriteAfter reports that so it can be told apart.
 type oracleServer struct {
 	child
+	storeWrites
+}
+
+// storeWrites records when a server logged that an edit reached its config store.
+type storeWrites struct {
 	mu     sync.Mutex
-	writes []time.Time // store writes logged, in order
+	writes []time.Time // in order
+}
+
+func (s *storeWrites) add(t time.Time) {
+	s.mu.Lock()
+	s.writes = append(s.writes, t)
+	s.mu.Unlock()
 }
 
 var _ Server = (*oracleServer)(nil)
@@ -111,14 +122,12 @@ func (s *oracleServer) logLine(line string) {
 	if err != nil {
 		return
 	}
-	s.mu.Lock()
-	s.writes = append(s.writes, t)
-	s.mu.Unlock()
+	s.add(t)
 }
 
-// StoreWriteAfter returns the first time at or after t the oracle began writing an edit
-// to istiod's store.
-func (s *oracleServer) StoreWriteAfter(t time.Time) (time.Time, bool) {
+// StoreWriteAfter returns the first time at or after t the server began (the oracle) or
+// finished (Sextant) writing an edit to its config store.
+func (s *storeWrites) StoreWriteAfter(t time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := sort.Search(len(s.writes), func(i int) bool { return !s.writes[i].Before(t) })

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -148,6 +150,17 @@ func freeAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
+// sextantStoreLine is what pilot-discovery's config-directory source logs (scope config,
+// info) once it has written an edit to the store, before the push is queued.
+const sextantStoreLine = "config dir changed"
+
+// execServer is pilot-discovery as a child process; it reports store writes from its log
+// as the oracle does, so both servers' "ACK after store" figures leave file ingest out.
+type execServer struct {
+	child
+	storeWrites
+}
+
 func startExec(ctx context.Context, o ServerOptions, dir string) (Server, error) {
 	if o.Binary == "" {
 		return nil, errors.New("exec mode needs the pilot-discovery binary")
@@ -158,25 +171,42 @@ func startExec(ctx context.Context, o ServerOptions, dir string) (Server, error)
 	}
 	cmd := exec.Command(o.Binary, "discovery", "--configDir", dir,
 		"--grpcAddr", addrs[0], "--httpAddr", addrs[1], "--monitoringAddr", addrs[2],
-		"--meshConfig", filepath.Join(dir, "no-mesh-config"), "--log_output_level", "default:warn")
+		"--meshConfig", filepath.Join(dir, "no-mesh-config"), "--log_output_level", "default:warn,config:info")
 	cmd.Env = append(os.Environ(), "POD_NAME=sextant-load-0")
 	if o.Debounce > 0 {
 		cmd.Env = append(cmd.Env, "PILOT_DEBOUNCE_AFTER="+o.Debounce.String())
 	}
+	c := &execServer{child: child{name: "pilot-discovery", cmd: cmd, grpc: addrs[0], metrics: addrs[2], readyURL: "http://" + addrs[1] + "/ready", exited: make(chan struct{})}}
+	var log io.Writer = io.Discard
+	var logFile *os.File
 	if o.LogFile != "" {
 		f, err := os.Create(o.LogFile)
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close() // the child keeps its own descriptor
-		cmd.Stdout, cmd.Stderr = f, f
+		log, logFile = f, f // written by os/exec's copy goroutine until Wait returns
 	}
+	// The config source logs each applied edit: that is when it reached the store.
+	lw := &lineWriter{w: log, line: func(line string) {
+		if strings.Contains(line, sextantStoreLine) {
+			c.add(time.Now())
+		}
+	}}
+	cmd.Stdout, cmd.Stderr = lw, lw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		if logFile != nil {
+			logFile.Close()
+		}
 		return nil, err
 	}
-	c := &child{name: "pilot-discovery", cmd: cmd, grpc: addrs[0], metrics: addrs[2], readyURL: "http://" + addrs[1] + "/ready", exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(c.exited) }()
+	go func() {
+		_ = cmd.Wait()
+		if logFile != nil {
+			logFile.Close()
+		}
+		close(c.exited)
+	}()
 	timeout := o.ReadyTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute

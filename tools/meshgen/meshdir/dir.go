@@ -15,28 +15,39 @@ import (
 type Dir struct {
 	// Path is the directory.
 	Path string
-	// files maps a file name to the keys it holds, in write order.
+	// files maps a file name to the keys it holds, in write order; byKind lists each
+	// kind's keys in write order.
 	files   map[string][]config.Key
+	byKind  map[config.Kind][]config.Key
 	configs map[config.Key]*config.Config
 }
 
-// FileName is the file an object of kind k goes to: the lower-case kind, ".yaml".
-func FileName(k config.Kind) string { return strings.ToLower(k.Kind) + ".yaml" }
+// FileName is the file an object goes to: the lower-case kind and namespace
+// ("virtualservice-ns-001.yaml"; "namespace.yaml" for cluster-scoped objects). One file
+// per kind and namespace keeps an edit's re-read small, as a config repository with a
+// directory per team would.
+func FileName(k config.Kind, namespace string) string {
+	if namespace == "" {
+		return strings.ToLower(k.Kind) + ".yaml"
+	}
+	return strings.ToLower(k.Kind) + "-" + namespace + ".yaml"
+}
 
-// Write renders configs into dir (created if missing), one file per kind, objects in the
-// order given. Existing files of those names are replaced; other files are left alone.
+// Write renders configs into dir (created if missing), one file per kind and namespace,
+// objects in the order given. Existing files of those names are replaced; other files are left alone.
 func Write(dir string, configs []*config.Config) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	d := &Dir{Path: dir, files: map[string][]config.Key{}, configs: map[config.Key]*config.Config{}}
+	d := &Dir{Path: dir, files: map[string][]config.Key{}, byKind: map[config.Kind][]config.Key{}, configs: map[config.Key]*config.Config{}}
 	for _, c := range configs {
 		k := c.Key()
 		if _, dup := d.configs[k]; dup {
 			return nil, fmt.Errorf("%s: written twice", k)
 		}
-		f := FileName(c.Kind)
+		f := FileName(c.Kind, c.Namespace)
 		d.files[f] = append(d.files[f], k)
+		d.byKind[c.Kind] = append(d.byKind[c.Kind], k)
 		d.configs[k] = c
 	}
 	names := make([]string, 0, len(d.files))
@@ -58,7 +69,7 @@ func (d *Dir) Get(k config.Key) *config.Config { return d.configs[k] }
 
 // Keys returns the keys of the objects of kind k, in write order.
 func (d *Dir) Keys(k config.Kind) []config.Key {
-	return append([]config.Key(nil), d.files[FileName(k)]...)
+	return append([]config.Key(nil), d.byKind[k]...)
 }
 
 // Update replaces the object with c's key (which must have been written) and rewrites its
@@ -69,7 +80,7 @@ func (d *Dir) Update(c *config.Config) error {
 		return fmt.Errorf("%s: not in %s", k, d.Path)
 	}
 	d.configs[k] = c
-	return d.writeFile(FileName(c.Kind))
+	return d.writeFile(FileName(c.Kind, c.Namespace))
 }
 
 func (d *Dir) writeFile(name string) error {

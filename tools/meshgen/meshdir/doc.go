@@ -1,5 +1,5 @@
 // Package meshdir renders configuration objects as a config directory: YAML manifests,
-// one file per kind, "---"-separated, in the form Kubernetes and Istio tooling write them.
+// one file per kind and namespace, "---"-separated, in the form Kubernetes and Istio tooling write them.
 // Such a directory is what Sextant's --configDir and the upstream oracle (-case DIR) read.
 //
 // A Dir remembers what it wrote, so that a load driver can edit one object and rewrite its
