@@ -276,12 +276,23 @@ func (pc *PushContext) PushFor(p *Proxy, full bool) PushKind {
 		return FullPush
 	}
 	root := pc.RootNamespace()
+	inboundChecked := false
 	for k := range ch.keys {
 		switch k.Kind {
 		case schema.Pod, schema.Service, schema.EndpointSlice, schema.ServiceEntry, schema.WorkloadEntry:
-			// The proxy's labels, identity and inbound services come from its namespace.
-			if k.Namespace == p.ConfigNamespace {
+			// The proxy's labels, identity and locality come from its Pod; its inbound
+			// services from the services of its namespace with an endpoint on it.
+			if k.Namespace != p.ConfigNamespace {
+				continue
+			}
+			if k.Kind == schema.Pod && p.ID == k.Name+"."+k.Namespace {
 				return FullPush
+			}
+			if !inboundChecked {
+				inboundChecked = true
+				if pc.serviceTargetsChanged(p) {
+					return FullPush
+				}
 			}
 		case schema.EnvoyFilter, schema.DestinationRule:
 			if full && (k.Namespace == p.ConfigNamespace || k.Namespace == root) {
@@ -301,6 +312,21 @@ func (pc *PushContext) PushFor(p *Proxy, full bool) PushKind {
 		return FullPush
 	}
 	return EndpointsPush
+}
+
+// serviceTargetsChanged reports whether p's inbound services differ in pc from those it
+// was last pushed with (same service and port objects: an endpoint-only change keeps them).
+func (pc *PushContext) serviceTargetsChanged(p *Proxy) bool {
+	now := pc.serviceTargets(p, pc.podOf(p))
+	if len(now) != len(p.ServiceTargets) {
+		return true
+	}
+	for i, t := range now {
+		if o := p.ServiceTargets[i]; o.Service != t.Service || o.Port != t.Port || o.TargetPort != t.TargetPort {
+			return true
+		}
+	}
+	return false
 }
 
 // importsAnyHost reports whether sc imports a service with one of the hostnames.

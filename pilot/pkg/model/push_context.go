@@ -187,12 +187,7 @@ func (pc *PushContext) Node(name string) *corev1.Node { return pc.workloads.node
 // InitProxy completes p from the mesh: workload labels, identity and locality from its Pod,
 // the services it serves, and its SidecarScope.
 func (pc *PushContext) InitProxy(p *Proxy) {
-	var pod *corev1.Pod
-	for _, ip := range p.IPAddresses {
-		if pod = pc.workloads.podsByIP[ip]; pod != nil {
-			break
-		}
-	}
+	pod := pc.podOf(p)
 	if pod != nil {
 		if len(p.Labels) == 0 {
 			p.Labels = pod.Labels
@@ -208,6 +203,16 @@ func (pc *PushContext) InitProxy(p *Proxy) {
 	p.SidecarScope = pc.SidecarScopeFor(p)
 }
 
+// podOf returns the Pod with one of the proxy's IPs, or nil.
+func (pc *PushContext) podOf(p *Proxy) *corev1.Pod {
+	for _, ip := range p.IPAddresses {
+		if pod := pc.workloads.podsByIP[ip]; pod != nil {
+			return pod
+		}
+	}
+	return nil
+}
+
 // serviceTargets finds the service ports whose selectors select the proxy's workload.
 func (pc *PushContext) serviceTargets(p *Proxy, pod *corev1.Pod) []ServiceTarget {
 	var out []ServiceTarget
@@ -215,10 +220,7 @@ func (pc *PushContext) serviceTargets(p *Proxy, pod *corev1.Pod) []ServiceTarget
 	for _, ip := range p.IPAddresses {
 		ips[ip] = true
 	}
-	for _, s := range pc.services.all {
-		if s.Namespace != p.ConfigNamespace {
-			continue
-		}
+	for _, s := range pc.services.inNamespace(p.ConfigNamespace) {
 		for _, e := range pc.endpoints.byService[serviceKey{s.Hostname, s.Namespace}] {
 			if !ips[e.Address] {
 				continue

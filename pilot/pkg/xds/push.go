@@ -133,12 +133,14 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 			}
 		}
 	}
+	s.generating <- struct{}{}
 	start := s.opts.Clock.Now()
 	rs, err := gen.Generate(pc, p, names, req)
-	if err != nil {
-		return nil, err
+	var es []encoded
+	if err == nil {
+		es, err = encode(rs)
 	}
-	es, err := encode(rs)
+	<-s.generating
 	if err != nil {
 		return nil, err
 	}

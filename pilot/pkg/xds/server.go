@@ -29,6 +29,11 @@ type Options struct {
 	// RequestsPerSecond bounds new streams per second (PILOT_MAX_REQUESTS_PER_SECOND); 0
 	// means min(15+5*GOMAXPROCS, 100).
 	RequestsPerSecond float64
+	// Generations bounds how many proxies' resources are generated and encoded at once
+	// (requests and pushes together); 0 means 2*GOMAXPROCS. Generation is CPU-bound, so
+	// more only adds transient memory: at 1,000 connecting proxies unbounded generation
+	// held gigabytes of garbage at once.
+	Generations int
 	// SendTimeout is how long one response may take to be accepted by a stream before the
 	// connection is closed as too slow; 0 disables it.
 	SendTimeout time.Duration
@@ -44,6 +49,9 @@ func (o *Options) defaults() {
 	procs := runtime.GOMAXPROCS(0)
 	if o.PushThrottle <= 0 {
 		o.PushThrottle = min(15+5*procs, 100)
+	}
+	if o.Generations <= 0 {
+		o.Generations = 2 * procs
 	}
 	if o.RequestsPerSecond <= 0 {
 		o.RequestsPerSecond = float64(min(15+5*procs, 100))
@@ -69,6 +77,7 @@ type Server struct {
 	generators map[string]Generator
 	debouncer  *debounce.Debouncer
 	throttle   chan struct{}
+	generating chan struct{}
 	limiter    *rate.Limiter
 	nonces     nonceSource
 	metrics    *Metrics
@@ -94,6 +103,7 @@ func NewServer(store *model.Store, mesh *meshv1alpha1.MeshConfig, generators map
 		mesh:       mesh,
 		generators: generators,
 		throttle:   make(chan struct{}, opts.PushThrottle),
+		generating: make(chan struct{}, opts.Generations),
 		limiter:    rate.NewLimiter(rate.Limit(opts.RequestsPerSecond), 1),
 		conns:      map[string]*Connection{},
 		metrics:    NewMetrics(),
