@@ -329,6 +329,15 @@ func (pc *PushContext) serviceTargetsChanged(p *Proxy) bool {
 	return false
 }
 
+// SameScopeServices reports whether two scopes import the same service objects in the
+// same order: clusters, which do not depend on routes, are then the same for both.
+func SameScopeServices(a, b *SidecarScope) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return slices.Equal(a.services, b.services)
+}
+
 // importsAnyHost reports whether sc imports a service with one of the hostnames.
 func (sc *SidecarScope) importsAnyHost(hosts map[host.Name]bool) bool {
 	if len(hosts) < len(sc.byHost) {

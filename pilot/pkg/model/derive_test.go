@@ -17,6 +17,7 @@ import (
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
 	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
 
 // TestDeriveEqualsFullBuild applies random sequences of deletes, re-adds and edits to the
@@ -59,6 +60,10 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				// endpoint-only change must leave everything but endpoints as it was.
 				if !bytes.Equal(prevOut.all, got.all) && pc.PushFor(prevProxy, true) != model.FullPush {
 					t.Fatalf("step %d (%s %s): the proxy's config changed but PushFor(full) is not a full push", step, what, key)
+				}
+				if key.Kind == schema.VirtualService && model.SameScopeServices(prevProxy.SidecarScope, p.SidecarScope) &&
+					!bytes.Equal(prevOut.clusters, got.clusters) {
+					t.Fatalf("step %d (%s %s): a VirtualService change kept the scope's services but changed clusters", step, what, key)
 				}
 				if hosts, only := pc.EndpointHosts(); only {
 					switch pc.PushFor(prevProxy, false) {
@@ -172,7 +177,7 @@ func cmpKey(a, b config.Key) int {
 }
 
 // rendered is a proxy's generated config, whole and without endpoints.
-type rendered struct{ all, noEndpoints []byte }
+type rendered struct{ all, noEndpoints, clusters []byte }
 
 func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) (rendered, *model.Proxy) {
 	t.Helper()
@@ -191,7 +196,12 @@ func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rendered{all, noEndpoints}, p
+	out.Listeners, out.Routes = nil, nil
+	clusters, err := out.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered{all, noEndpoints, clusters}, p
 }
 
 func render(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) []byte {

@@ -227,12 +227,12 @@ func TestSotWNACKIsRecordedAndTheSameConfigNeverResent(t *testing.T) {
 	waitFor(t, func() bool { return e.connection().Watched()[ClusterType].LastNACK == "bad cluster a" })
 	// Pushes that regenerate the rejected config send nothing: no NACK storm.
 	for i := 0; i < 3; i++ {
-		e.push(vsKey)
+		e.push(drKey)
 	}
 	noResponse(t, rs)
 	// New config is sent, and its ACK clears the NACK.
 	e.gen.set("a", 2*time.Second)
-	e.push(vsKey)
+	e.push(drKey)
 	next := recv(t, rs)
 	if next.Nonce == resp.Nonce {
 		t.Fatal("nonce reused")
@@ -254,7 +254,7 @@ func TestSotWStaleNonceIgnoredAndSubscriptionChangesAnswered(t *testing.T) {
 		t.Fatalf("resources = %d, want only the subscribed one", len(first.Resources))
 	}
 	e.gen.set("a", 3*time.Second)
-	e.push(drKey) // a VirtualService change would not regenerate endpoints
+	e.push(drKey)
 	second := recv(t, rs)
 	// An ACK of the superseded response is stale: ignored, the state stays unsynced.
 	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResponseNonce: first.Nonce, ResourceNames: []string{"a"}})
@@ -320,7 +320,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	c := e.connection()
 	for i := 0; i < 20; i++ {
 		e.gen.set("a", time.Duration(i+2)*time.Second)
-		e.push(vsKey)
+		e.push(drKey)
 		time.Sleep(20 * time.Millisecond)
 	}
 	select {
@@ -341,5 +341,23 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A VirtualService change that leaves a proxy's imported services as they were does not
+// regenerate its clusters (they do not depend on routes); a DestinationRule change does.
+func TestVirtualServicePushSkipsClusters(t *testing.T) {
+	e := newEnv(t, nil)
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	resp := recv(t, rs)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+	e.gen.set("a", 2*time.Second) // what the fake generator would now produce
+	e.push(vsKey)
+	noResponse(t, rs)
+	e.push(drKey)
+	if next := recv(t, rs); next.TypeUrl != ClusterType {
+		t.Fatalf("got %s, want clusters", next.TypeUrl)
 	}
 }

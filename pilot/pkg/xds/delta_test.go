@@ -33,7 +33,7 @@ func TestDeltaSendsOnlyChangesAndRemovals(t *testing.T) {
 	waitFor(t, func() bool { w := e.connection().Watched()[ClusterType]; return w.Synced() })
 
 	// A push that changes nothing sends nothing.
-	e.push(vsKey)
+	e.push(drKey)
 	select {
 	case r := <-rs:
 		t.Fatalf("unchanged push sent %v, removed %v", names(r), r.RemovedResources)
@@ -44,7 +44,7 @@ func TestDeltaSendsOnlyChangesAndRemovals(t *testing.T) {
 	e.gen.set("a", 5*time.Second)
 	e.gen.set("b", -1)
 	e.gen.set("c", time.Second)
-	e.push(vsKey)
+	e.push(drKey)
 	r := recv(t, rs)
 	if got := names(r); len(got) != 2 || got[0] != "a" || got[1] != "c" {
 		t.Errorf("changed = %v, want a and c", got)

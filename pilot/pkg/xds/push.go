@@ -86,10 +86,17 @@ func (c *Connection) typesToPush(req *model.PushRequest) []string {
 // deliver runs a push on a connection: the proxy is refreshed on full pushes, then each
 // affected type is responded to in push order.
 func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string) error) error {
+	var before, after *model.Proxy
 	if req.Full {
-		c.refreshProxy(req.Push)
+		before = c.proxy()
+		after = c.refreshProxy(req.Push)
 	}
 	for _, t := range c.typesToPush(req) {
+		if t == ClusterType && before != nil && routesOnly(req.ConfigsUpdated) && !req.Forced &&
+			model.SameScopeServices(before.SidecarScope, after.SidecarScope) {
+			// Clusters depend on the scope's services, not on routes: unchanged.
+			continue
+		}
 		if err := respond(t); err != nil {
 			return err
 		}
