@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -199,7 +200,15 @@ func (s *Server) serveGRPC() error {
 
 func (s *Server) serveHTTP() error {
 	monitoring := http.NewServeMux()
-	monitoring.Handle("/metrics", promhttp.HandlerFor(s.xds.Metrics().Registry, promhttp.HandlerOpts{}))
+	// Go runtime and process collectors, as istiod exports (go_*, process_*).
+	reg := s.xds.Metrics().Registry
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
+	monitoring.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	monitoring.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintln(w, Version)
 	})

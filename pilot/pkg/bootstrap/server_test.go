@@ -113,6 +113,8 @@ func TestServesTheConfigDirAndReloadsIt(t *testing.T) {
 	})
 	if m := get(t, "http://"+s.Addr("monitoring")+"/metrics"); !strings.Contains(m, "pilot_xds 1") || !strings.Contains(m, `pilot_xds_pushes{type="cds"}`) {
 		t.Errorf("metrics lack pilot_xds / pilot_xds_pushes:\n%s", m)
+	} else if !strings.Contains(m, "go_goroutines ") || !strings.Contains(m, "process_resident_memory_bytes ") {
+		t.Errorf("metrics lack the Go and process collectors istiod exports (go_goroutines, process_resident_memory_bytes)")
 	}
 
 	// Removing the DestinationRule's subsets from the directory pushes new clusters.
