@@ -43,7 +43,7 @@ compat:
 
 ## bench: PushContext build and per-proxy generation at 1k, 5k and 10k services.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./tests/bench/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./tests/bench/
 
 ## envtest: kube-apiserver and etcd for envtest, built from the Go module proxy and cached
 ## (cold: minutes). Prints the directory for KUBEBUILDER_ASSETS.
@@ -59,18 +59,24 @@ LOAD_FLAGS   ?=
 load: build
 	$(GO) run ./tests/bench/load/adsload -sextant $(BIN)/pilot-discovery -clients $(LOAD_CLIENTS) -services 1000 $(LOAD_FLAGS)
 
-## bench-istiod: Sextant and upstream istiod (the oracle, ../shared/oracle) side by side on the
-## same generated mesh: 10k ServiceEntries, 2k VirtualServices, 2k DestinationRules, 500
-## EnvoyFilters, 1k Sidecars, ISTIOD_CLIENTS simulated Envoys; vs, dr and se-eds changes.
-## Prints each server's tables and a Sextant/istiod ratio table. Needs ORACLE built
-## (../shared/oracle/README.md). ISTIOD_FLAGS (adsload flags) adjust it.
+## bench-istiod: Sextant and upstream istiod side by side on the issue-5 mesh (10k
+## ServiceEntries, 2k VirtualServices, 2k DestinationRules, 500 EnvoyFilters, 1k Sidecars):
+## istiod's PushContext build times (tools/istiodbench: lazy Sidecar scopes as istiod's
+## default, then eager) - compare with `make bench` - and the load harness against both
+## servers with ISTIOD_CLIENTS simulated Envoys (vs, dr and se-eds changes), printing a
+## Sextant/istiod ratio table. Needs the oracle built (../shared/oracle/README.md); the
+## istiodbench build reuses its module and build caches. ISTIOD_FLAGS adjust adsload.
 ORACLE         ?= $(HOME)/.cache/sextant-oracle/oracle
 ISTIOD_CLIENTS ?= 1000
 ISTIOD_FLAGS   ?=
+BENCH_MESH     ?= /tmp/sextant-bench-mesh
+MESH_FLAGS      = -se-services -services 10000 -namespaces 50 -service-entries 0 -vs-percent 20 \
+		  -dr-percent 20 -envoy-filters 500 -sidecars 1000
 bench-istiod: build
+	$(GO) run ./tools/meshgen -out $(BENCH_MESH) $(MESH_FLAGS)
+	ib=$$(GO=$(GO) tools/istiodbench/build.sh) && $$ib -case $(BENCH_MESH) -n 3 && $$ib -case $(BENCH_MESH) -n 3 -eager-sidecars
 	$(GO) run ./tests/bench/load/adsload -servers sextant,istiod -sextant $(BIN)/pilot-discovery -oracle $(ORACLE) \
-		-se-services -services 10000 -namespaces 50 -service-entries 0 -vs-percent 20 -dr-percent 20 \
-		-envoy-filters 500 -sidecars 1000 -clients $(ISTIOD_CLIENTS) -modes sotw -debounce 1ms \
+		$(MESH_FLAGS) -clients $(ISTIOD_CLIENTS) -modes sotw -debounce 1ms -iterations 3 \
 		-json bench-istiod.json $(ISTIOD_FLAGS)
 
 clean:
