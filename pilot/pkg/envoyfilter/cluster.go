@@ -22,12 +22,13 @@ func PatchClusters(ps *Patches, ctx Context, cs []*clusterv3.Cluster, hosts func
 		return cs
 	}
 	out := make([]*clusterv3.Cluster, 0, len(cs))
+	combined := map[string]*clusterv3.Cluster{}
 	for _, c := range cs {
 		var h []string
 		if hosts != nil {
 			h = hosts(c)
 		}
-		if c = patchCluster(patches, c, h); c != nil {
+		if c = patchCluster(patches, c, h, combined); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -43,7 +44,47 @@ func PatchClusters(ps *Patches, ctx Context, cs []*clusterv3.Cluster, hosts func
 }
 
 // patchCluster applies the patches to one cluster in order; nil means removed.
-func patchCluster(patches []*Patch, c *clusterv3.Cluster, hosts []string) *clusterv3.Cluster {
+//
+// When every patch that matches is a plain MERGE without a transport socket (the common
+// case: mesh-wide filters tuning every outbound cluster), merging them one after the
+// other equals merging their combination once - proto merge is associative for such
+// values (scalars and oneofs: the last set wins; lists append; maps replace entries;
+// messages recurse; Durations replace) - so the combination is built once per set of
+// matching patches (memoised in combined) and merged into the cluster in one go.
+func patchCluster(patches []*Patch, c *clusterv3.Cluster, hosts []string, combined map[string]*clusterv3.Cluster) *clusterv3.Cluster {
+	var key strings.Builder
+	matched, combinable := 0, true
+	for i, p := range patches {
+		if p.Operation != opRemove && !isMerge(p.Operation) {
+			continue
+		}
+		if !clusterMatches(p.Match.GetCluster(), c, hosts) {
+			continue
+		}
+		if p.Operation == opRemove {
+			return nil
+		}
+		v, _ := p.Value.(*clusterv3.Cluster)
+		if p.Operation != opMerge || v == nil || v.GetTransportSocket() != nil {
+			combinable = false
+		}
+		matched++
+		key.WriteString(strconv.Itoa(i))
+		key.WriteByte(',')
+	}
+	switch {
+	case matched == 0:
+		return c
+	case combinable && matched > 1:
+		v := combined[key.String()]
+		if v == nil {
+			v = combine(patches, c, hosts)
+			combined[key.String()] = v
+		}
+		c = proto.Clone(c).(*clusterv3.Cluster)
+		mergeValue(opMerge, c, v)
+		return c
+	}
 	copied := false
 	for _, p := range patches {
 		if p.Operation != opRemove && !isMerge(p.Operation) {
@@ -61,6 +102,23 @@ func patchCluster(patches []*Patch, c *clusterv3.Cluster, hosts []string) *clust
 		mergeCluster(p, c)
 	}
 	return c
+}
+
+// combine merges the values of the MERGE patches matching c, in order, into one value.
+func combine(patches []*Patch, c *clusterv3.Cluster, hosts []string) *clusterv3.Cluster {
+	var out *clusterv3.Cluster
+	for _, p := range patches {
+		if p.Operation != opMerge || !clusterMatches(p.Match.GetCluster(), c, hosts) {
+			continue
+		}
+		v := p.Value.(*clusterv3.Cluster)
+		if out == nil {
+			out = proto.Clone(v).(*clusterv3.Cluster)
+			continue
+		}
+		mergeValue(opMerge, out, v)
+	}
+	return out
 }
 
 // mergeCluster merges a patch into a cluster. A transport socket in the patch is merged
