@@ -90,11 +90,13 @@ build kube-apiserver "$here" k8s.io/kubernetes/cmd/kube-apiserver --version \
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 --version \
 	-trimpath -ldflags "-s -w"
 
-# Check that what envtest will start is what the pins say.
-"$out/kube-apiserver" --version | grep -qx "Kubernetes $kv" ||
-	{ say "$out/kube-apiserver is not $kv"; exit 1; }
-"$out/etcd" --version | grep -qx "etcd Version: $ETCD_VERSION" ||
-	{ say "$out/etcd is not $ETCD_VERSION"; exit 1; }
+# Check that what envtest will start is what the pins say. The output is captured first:
+# grep -q stops reading at the first match, and under pipefail the writer's SIGPIPE
+# would fail the check.
+v=$("$out/kube-apiserver" --version)
+grep -qx "Kubernetes $kv" <<<"$v" || { say "$out/kube-apiserver is not $kv"; exit 1; }
+v=$("$out/etcd" --version)
+grep -qx "etcd Version: $ETCD_VERSION" <<<"$v" || { say "$out/etcd is not $ETCD_VERSION"; exit 1; }
 
 say "ready; for envtest: export KUBEBUILDER_ASSETS=$out"
 echo "$out"
