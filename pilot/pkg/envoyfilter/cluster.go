@@ -17,25 +17,59 @@ import (
 // clusters: every service of the workload port); match.cluster.service is checked
 // against them. The clusters of cs are never altered: a merged cluster is a copy.
 func PatchClusters(ps *Patches, ctx Context, cs []*clusterv3.Cluster, hosts func(*clusterv3.Cluster) []string) []*clusterv3.Cluster {
-	patches := ps.scoped(networkingv1alpha3.EnvoyFilter_CLUSTER, ctx)
-	if len(patches) == 0 {
+	cp := NewClusterPatcher(ps, ctx)
+	if cp.Empty() {
 		return cs
 	}
 	out := make([]*clusterv3.Cluster, 0, len(cs))
-	combined := map[string]*clusterv3.Cluster{}
 	for _, c := range cs {
 		var h []string
 		if hosts != nil {
 			h = hosts(c)
 		}
-		if c = patchCluster(patches, c, h, combined); c != nil {
+		if c = cp.Plan(c.GetName(), h).Apply(c); c != nil {
 			out = append(out, c)
 		}
 	}
-	for _, p := range patches {
-		// An ADD without a context adds to sidecar outbound and gateways only.
+	return append(out, cp.Added()...)
+}
+
+// ClusterPatcher applies one proxy's CLUSTER patches of one context cluster by cluster. A
+// Plan depends only on the cluster's name (and served hosts), so a caller holding a
+// cluster built once for many proxies can tell, before copying it, whether and how this
+// proxy's patches change it. It is not safe for concurrent use.
+type ClusterPatcher struct {
+	patches []*Patch
+	ctx     Context
+	// combined memoises the combination of each set of matching MERGE patches, by a hash
+	// of the set's indexes in patches (the indexes are kept to tell collisions apart).
+	combined map[uint64][]*combination
+	matched  []int
+}
+
+// combination is the merge of a set of MERGE patch values, with its encoding as the
+// content key that identifies it across proxies.
+type combination struct {
+	indexes []int
+	value   *clusterv3.Cluster
+	key     string
+}
+
+// NewClusterPatcher returns the patcher of ps's CLUSTER patches for ctx.
+func NewClusterPatcher(ps *Patches, ctx Context) *ClusterPatcher {
+	return &ClusterPatcher{patches: ps.scoped(networkingv1alpha3.EnvoyFilter_CLUSTER, ctx), ctx: ctx}
+}
+
+// Empty reports whether no patch applies in the patcher's context.
+func (cp *ClusterPatcher) Empty() bool { return len(cp.patches) == 0 }
+
+// Added returns copies of the clusters the ADD patches insert, in order. An ADD without a
+// context adds to sidecar outbound and gateways only.
+func (cp *ClusterPatcher) Added() []*clusterv3.Cluster {
+	var out []*clusterv3.Cluster
+	for _, p := range cp.patches {
 		if p.Operation != opAdd || p.Value == nil ||
-			(p.Match.GetContext() == networkingv1alpha3.EnvoyFilter_ANY && ctx != SidecarOutbound && ctx != Gateway) {
+			(p.Match.GetContext() == networkingv1alpha3.EnvoyFilter_ANY && cp.ctx != SidecarOutbound && cp.ctx != Gateway) {
 			continue
 		}
 		out = append(out, proto.Clone(p.Value).(*clusterv3.Cluster))
@@ -43,82 +77,131 @@ func PatchClusters(ps *Patches, ctx Context, cs []*clusterv3.Cluster, hosts func
 	return out
 }
 
-// patchCluster applies the patches to one cluster in order; nil means removed.
+// ClusterPlan is what a proxy's patches do to one cluster: nothing, remove it, merge one
+// combined value into it, or run patches one after the other.
+type ClusterPlan struct {
+	remove bool
+	merge  *combination
+	// sequential are the matching patches when they cannot be combined.
+	sequential []*Patch
+}
+
+// Unchanged reports whether no patch matches the cluster.
+func (pl ClusterPlan) Unchanged() bool {
+	return !pl.remove && pl.merge == nil && pl.sequential == nil
+}
+
+// Key identifies the patched result for every cluster with the same unpatched content:
+// two plans with the same non-empty key patch equal clusters into equal clusters. It is
+// empty when the plan removes the cluster, leaves it unchanged, or runs patches that are
+// not keyed (sequential merges, transport sockets).
+func (pl ClusterPlan) Key() string {
+	if pl.merge == nil {
+		return ""
+	}
+	return pl.merge.key
+}
+
+// Apply returns the cluster patched: c itself when unchanged, nil when removed, a copy
+// otherwise. c is never altered.
+func (pl ClusterPlan) Apply(c *clusterv3.Cluster) *clusterv3.Cluster {
+	switch {
+	case pl.remove:
+		return nil
+	case pl.merge != nil:
+		c = proto.Clone(c).(*clusterv3.Cluster)
+		mergeValue(opMerge, c, pl.merge.value)
+		return c
+	case pl.sequential != nil:
+		c = proto.Clone(c).(*clusterv3.Cluster)
+		for _, p := range pl.sequential {
+			mergeCluster(p, c)
+		}
+	}
+	return c
+}
+
+// Plan says what the patches do to the cluster called name serving hosts (nil: the
+// hosts its name says).
 //
 // When every patch that matches is a plain MERGE without a transport socket (the common
 // case: mesh-wide filters tuning every outbound cluster), merging them one after the
 // other equals merging their combination once - proto merge is associative for such
 // values (scalars and oneofs: the last set wins; lists append; maps replace entries;
 // messages recurse; Durations replace) - so the combination is built once per set of
-// matching patches (memoised in combined) and merged into the cluster in one go.
-func patchCluster(patches []*Patch, c *clusterv3.Cluster, hosts []string, combined map[string]*clusterv3.Cluster) *clusterv3.Cluster {
-	var key strings.Builder
-	matched, combinable := 0, true
-	for i, p := range patches {
+// matching patches and merged into the cluster in one go.
+func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
+	if len(cp.patches) == 0 {
+		return ClusterPlan{}
+	}
+	n := parseClusterName(name)
+	cp.matched = cp.matched[:0]
+	sum := uint64(fnvOffset)
+	combinable := true
+	for i, p := range cp.patches {
 		if p.Operation != opRemove && !isMerge(p.Operation) {
 			continue
 		}
-		if !clusterMatches(p.Match.GetCluster(), c, hosts) {
+		if !clusterMatches(p.Match.GetCluster(), name, n, hosts) {
 			continue
 		}
 		if p.Operation == opRemove {
-			return nil
+			return ClusterPlan{remove: true}
 		}
 		v, _ := p.Value.(*clusterv3.Cluster)
 		if p.Operation != opMerge || v == nil || v.GetTransportSocket() != nil {
 			combinable = false
 		}
-		matched++
-		key.WriteString(strconv.Itoa(i))
-		key.WriteByte(',')
+		cp.matched = append(cp.matched, i)
+		sum = (sum ^ uint64(i)) * fnvPrime
 	}
 	switch {
-	case matched == 0:
-		return c
-	case combinable && matched > 1:
-		v := combined[key.String()]
-		if v == nil {
-			v = combine(patches, c, hosts)
-			combined[key.String()] = v
+	case len(cp.matched) == 0:
+		return ClusterPlan{}
+	case !combinable:
+		seq := make([]*Patch, len(cp.matched))
+		for j, i := range cp.matched {
+			seq[j] = cp.patches[i]
 		}
-		c = proto.Clone(c).(*clusterv3.Cluster)
-		mergeValue(opMerge, c, v)
-		return c
+		return ClusterPlan{sequential: seq}
 	}
-	copied := false
-	for _, p := range patches {
-		if p.Operation != opRemove && !isMerge(p.Operation) {
-			continue
-		}
-		if !clusterMatches(p.Match.GetCluster(), c, hosts) {
-			continue
-		}
-		if p.Operation == opRemove {
-			return nil
-		}
-		if !copied {
-			c, copied = proto.Clone(c).(*clusterv3.Cluster), true
-		}
-		mergeCluster(p, c)
+	if cp.combined == nil {
+		cp.combined = map[uint64][]*combination{}
 	}
-	return c
+	for _, comb := range cp.combined[sum] {
+		if slices.Equal(comb.indexes, cp.matched) {
+			return ClusterPlan{merge: comb}
+		}
+	}
+	comb := cp.combine()
+	cp.combined[sum] = append(cp.combined[sum], comb)
+	return ClusterPlan{merge: comb}
 }
 
-// combine merges the values of the MERGE patches matching c, in order, into one value.
-func combine(patches []*Patch, c *clusterv3.Cluster, hosts []string) *clusterv3.Cluster {
+// FNV-1a parameters, for hashing sets of patch indexes.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// combine merges the values of the matched MERGE patches, in order, into one value keyed
+// by its deterministic encoding.
+func (cp *ClusterPatcher) combine() *combination {
 	var out *clusterv3.Cluster
-	for _, p := range patches {
-		if p.Operation != opMerge || !clusterMatches(p.Match.GetCluster(), c, hosts) {
-			continue
-		}
-		v := p.Value.(*clusterv3.Cluster)
+	for _, i := range cp.matched {
+		v := cp.patches[i].Value.(*clusterv3.Cluster)
 		if out == nil {
 			out = proto.Clone(v).(*clusterv3.Cluster)
 			continue
 		}
 		mergeValue(opMerge, out, v)
 	}
-	return out
+	comb := &combination{indexes: slices.Clone(cp.matched), value: out}
+	if b, err := (proto.MarshalOptions{Deterministic: true}).Marshal(out); err == nil {
+		// Decoded patch values always marshal; an unkeyed combination is merely not shared.
+		comb.key = string(b)
+	}
+	return comb
 }
 
 // mergeCluster merges a patch into a cluster. A transport socket in the patch is merged
@@ -166,54 +249,62 @@ func mergeTransportSocket(ts *corev3.TransportSocket, p *Patch) {
 	}
 }
 
-// clusterMatches applies match.cluster: an exact name, or the service, subset and port
-// that the cluster's name (direction|port|subset|host) encodes.
-func clusterMatches(m *networkingv1alpha3.EnvoyFilter_ClusterMatch, c *clusterv3.Cluster, hosts []string) bool {
+// clusterMatches applies match.cluster to the cluster called name: an exact name, or
+// the service, subset and port that the name (direction|port|subset|host, parsed as n)
+// encodes.
+func clusterMatches(m *networkingv1alpha3.EnvoyFilter_ClusterMatch, name string, n clusterName, hosts []string) bool {
 	if m == nil {
 		return true
 	}
 	if m.GetName() != "" {
-		return m.GetName() == c.GetName()
+		return m.GetName() == name
 	}
-	inbound, subset, host, port := parseClusterName(c.GetName())
-	if m.GetSubset() != "" && m.GetSubset() != subset {
+	if m.GetSubset() != "" && m.GetSubset() != n.subset {
 		return false
 	}
 	if m.GetService() != "" {
-		if inbound && len(hosts) > 0 {
+		if n.inbound && len(hosts) > 0 {
 			if !slices.Contains(hosts, m.GetService()) {
 				return false
 			}
-		} else if m.GetService() != host {
+		} else if m.GetService() != n.host {
 			return false
 		}
 	}
-	return m.GetPortNumber() == 0 || int(m.GetPortNumber()) == port
+	return m.GetPortNumber() == 0 || int(m.GetPortNumber()) == n.port
+}
+
+// clusterName is a cluster name's parts.
+type clusterName struct {
+	inbound      bool
+	subset, host string
+	port         int
 }
 
 // parseClusterName splits direction|port|subset|host (or the DNS SRV form
 // direction_.port_.subset_.host); parts it cannot find are empty.
-func parseClusterName(name string) (inbound bool, subset, host string, port int) {
+func parseClusterName(name string) clusterName {
 	sep := "|"
 	if strings.HasPrefix(name, "outbound_") || strings.HasPrefix(name, "inbound_") {
 		sep = "_."
 	}
 	dir, rest, ok := strings.Cut(name, sep)
 	if !ok {
-		return false, "", "", 0
+		return clusterName{}
 	}
-	inbound = dir == "inbound"
+	n := clusterName{inbound: dir == "inbound"}
 	p, rest, ok := strings.Cut(rest, sep)
 	if !ok {
-		return inbound, "", "", 0
+		return n
 	}
-	port, _ = strconv.Atoi(p)
+	n.port, _ = strconv.Atoi(p)
 	ss, rest, ok := strings.Cut(rest, sep)
 	if !ok {
-		return inbound, "", "", port
+		return n
 	}
-	if strings.Contains(rest, sep) {
-		return inbound, ss, "", port
+	n.subset = ss
+	if !strings.Contains(rest, sep) {
+		n.host = rest
 	}
-	return inbound, ss, rest, port
+	return n
 }

@@ -65,13 +65,27 @@ func TestCombinedMergesEqualSequentialMerges(t *testing.T) {
 		for _, p := range patches {
 			mergeCluster(p, want)
 		}
-		combined := map[string]*clusterv3.Cluster{}
+		cp := &ClusterPatcher{patches: patches, ctx: SidecarOutbound}
+		var key string
 		for i := 0; i < 2; i++ { // the second time from the memo
-			got := patchCluster(patches, base, nil, combined)
+			pl := cp.Plan(base.GetName(), nil)
+			got := pl.Apply(base)
 			if d := cmp.Diff(want, got, protocmp.Transform()); d != "" {
 				t.Fatalf("round %d (pass %d): combined merge differs from sequential (-want +got):\n%s", round, i, d)
 			}
+			if key = pl.Key(); key == "" {
+				t.Fatalf("round %d: combinable MERGE patches without a content key", round)
+			}
 		}
+		// Another proxy's patcher over equal patches (other objects) keys the same content.
+		var copies []*Patch
+		for _, p := range patches {
+			copies = append(copies, &Patch{Operation: opMerge, Match: match, Value: proto.Clone(p.Value)})
+		}
+		if other := (&ClusterPatcher{patches: copies, ctx: SidecarOutbound}).Plan(base.GetName(), nil).Key(); other != key {
+			t.Fatalf("round %d: equal patch sets give different keys", round)
+		}
+		combined := cp.combined
 		if len(combined) != 1 {
 			t.Fatalf("round %d: %d combinations memoised, want 1", round, len(combined))
 		}

@@ -165,8 +165,7 @@ func (rp *routePatches) configMatches(rc *routev3.RouteConfiguration, p *Patch) 
 // an inbound cluster name "inbound|9080||"; 0 for other names ("host:port", http_proxy).
 func routePort(name string) int {
 	if strings.HasPrefix(name, "inbound") {
-		_, _, _, port := parseClusterName(name)
-		return port
+		return parseClusterName(name).port
 	}
 	port, _ := strconv.Atoi(name)
 	return port

@@ -96,7 +96,11 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors)
 	}
 	if which&destinationRulesIndex != 0 {
+		prev := pc.destinationRules
 		pc.destinationRules = buildDestinationRuleIndex(store, pc, nil)
+		if len(changed) > 0 {
+			pc.destinationRules.reuse(prev, changed)
+		}
 	}
 	if which&sidecarsIndex != 0 {
 		pc.sidecars = buildSidecarIndex(store, root)

@@ -11,10 +11,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/cluster"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
@@ -31,6 +33,8 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 		"03-serviceentry-external-dns-wildcard", "28-k8s-externalname-tlsmode-unready", "30-eds-locality-health",
 		"15-envoyfilter-lua-cluster-merge", "35-envoyfilter-network-http-listener-filters",
 		"36-envoyfilter-route-vhost-http-route-ops", "38-envoyfilter-selection-priority-version",
+		"11-dr-lb-connpool-outlier", "17-peerauthn-mesh-strict", "37-envoyfilter-cluster-ops",
+		"40-envoyfilter-gateway-clusters",
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -45,6 +49,8 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			pc := model.NewPushContext(store, l.Push.Mesh, l.Push.Options)
 			prevOut, prevProxy := renderProxy(t, pc, l.Spec)
 			removed := map[config.Key]*config.Config{}
+			// One cluster cache lives through the whole sequence, as in the server.
+			cache := cluster.NewCache()
 			for step := 0; step < 60; step++ {
 				key, what := mutate(rng, store, objects, removed, step)
 				// The previous context's SidecarScopes were computed by the last render:
@@ -76,6 +82,9 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 							t.Fatalf("step %d (%s %s): an endpoint push (%v) but more than endpoints changed", step, what, key, hosts)
 						}
 					}
+				}
+				if err := cachedClustersDiffer(cache, pc, p); err != nil {
+					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				prevOut, prevProxy = got, p
 				if fmt.Sprint(full.Errors) != fmt.Sprint(pc.Errors) {
@@ -133,6 +142,36 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 			se.Endpoints[0].Address = fmt.Sprintf("127.9.%d.%d", step/250, step%250+1)
 			c.Spec = se
 		}
+		if se, ok := c.Spec.(*networkingv1alpha3.ServiceEntry); ok && len(se.GetEndpoints()) > 0 && rng.IntN(3) == 0 {
+			// Another identity behind the service: clusters' SANs change.
+			se = proto.Clone(se).(*networkingv1alpha3.ServiceEntry)
+			se.Endpoints[0].ServiceAccount = fmt.Sprintf("sa-%d", step)
+			c.Spec = se
+		}
+		if dr, ok := c.Spec.(*networkingv1alpha3.DestinationRule); ok {
+			// A new connection limit, sometimes TLS settings: the rule's clusters change.
+			dr = proto.Clone(dr).(*networkingv1alpha3.DestinationRule)
+			if dr.TrafficPolicy == nil {
+				dr.TrafficPolicy = &networkingv1alpha3.TrafficPolicy{}
+			}
+			dr.TrafficPolicy.ConnectionPool = &networkingv1alpha3.ConnectionPoolSettings{
+				Tcp: &networkingv1alpha3.ConnectionPoolSettings_TCPSettings{MaxConnections: int32(step + 1)},
+			}
+			if rng.IntN(2) == 0 {
+				dr.TrafficPolicy.Tls = &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_DISABLE}
+			}
+			c.Spec = dr
+		}
+		if pa, ok := c.Spec.(*securityv1beta1.PeerAuthentication); ok {
+			// Flip the mode: auto mTLS of the clusters to its workloads changes.
+			pa = proto.Clone(pa).(*securityv1beta1.PeerAuthentication)
+			mode := securityv1beta1.PeerAuthentication_MutualTLS_DISABLE
+			if pa.GetMtls().GetMode() == mode {
+				mode = securityv1beta1.PeerAuthentication_MutualTLS_STRICT
+			}
+			pa.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: mode}
+			c.Spec = pa
+		}
 		if ef, ok := c.Spec.(*networkingv1alpha3.EnvoyFilter); ok {
 			// Reorder EnvoyFilters: a new priority changes which patch applies last.
 			ef = proto.Clone(ef).(*networkingv1alpha3.EnvoyFilter)
@@ -164,6 +203,33 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 		objects[k] = &c
 		return k, "edit"
 	}
+}
+
+// cachedClustersDiffer compares the proxy's clusters drawn from the cache with the ones
+// built afresh, encoding by encoding.
+func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.Proxy) error {
+	want := cluster.BuildClusters(pc, p)
+	got := cache.Build(pc, p)
+	if len(got) != len(want) {
+		return fmt.Errorf("cache gave %d clusters, a fresh build %d", len(got), len(want))
+	}
+	for i, w := range want {
+		wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(w)
+		if err != nil {
+			return err
+		}
+		gb := got[i].Any.GetValue()
+		if got[i].Any == nil {
+			gb, err = proto.MarshalOptions{Deterministic: true}.Marshal(got[i].Cluster)
+			if err != nil {
+				return err
+			}
+		}
+		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
+			return fmt.Errorf("cached cluster %d (%s) differs from a fresh build of %s", i, got[i].Name, w.GetName())
+		}
+	}
+	return nil
 }
 
 func cmpKey(a, b config.Key) int {

@@ -3,6 +3,7 @@ package model
 import (
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	"slices"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
@@ -86,6 +87,57 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		}
 	}
 	return idx
+}
+
+// reuse replaces each consolidated rule of idx by prev's at the same namespace, host and
+// position when both were merged from the same objects, in the same order, and none of
+// them changed: the content is then identical, and keeping the old pointer lets readers
+// that key on it (the cluster cache) tell the rule did not change. It returns idx.
+func (idx *destinationRuleIndex) reuse(prev *destinationRuleIndex, changed map[config.Key]struct{}) *destinationRuleIndex {
+	if prev == nil {
+		return idx
+	}
+	for ns, hr := range idx.namespaceLocal {
+		hr.reuse(prev.namespaceLocal[ns], changed)
+	}
+	for ns, hr := range idx.exported {
+		hr.reuse(prev.exported[ns], changed)
+	}
+	idx.rootLocal.reuse(prev.rootLocal, changed)
+	return idx
+}
+
+func (hr *hostRules) reuse(prev *hostRules, changed map[config.Key]struct{}) {
+	if prev == nil {
+		return
+	}
+	for _, pair := range [2][2]map[host.Name][]*ConsolidatedDestinationRule{{hr.specific, prev.specific}, {hr.wildcard, prev.wildcard}} {
+		for h, rs := range pair[0] {
+			olds := pair[1][h]
+			if len(olds) != len(rs) {
+				continue
+			}
+			for i, r := range rs {
+				if sameSources(r, olds[i], changed) {
+					rs[i] = olds[i]
+				}
+			}
+		}
+	}
+}
+
+// sameSources reports whether a and b were merged from the same unchanged objects in the
+// same order with the same exportTo.
+func sameSources(a, b *ConsolidatedDestinationRule, changed map[config.Key]struct{}) bool {
+	if !slices.Equal(a.From, b.From) || !setsEqual(a.exportTo, b.exportTo) {
+		return false
+	}
+	for _, k := range a.From {
+		if _, ok := changed[k]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 func ruleSet(m map[string]*hostRules, ns string) *hostRules {

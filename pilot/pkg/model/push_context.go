@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -161,21 +162,21 @@ func (pc *PushContext) Endpoints(svc *Service, port int) []*Endpoint {
 // ServiceAccounts returns the sorted, distinct SPIFFE identities that back svc: those
 // declared on it and those of its endpoints. Cluster SAN matching uses them.
 func (pc *PushContext) ServiceAccounts(svc *Service) []string {
-	set := map[string]bool{}
-	for _, sa := range svc.ServiceAccounts {
-		set[sa] = true
+	eps := pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}]
+	var out []string
+	if len(svc.ServiceAccounts) > 0 {
+		out = append(out, svc.ServiceAccounts...)
 	}
-	for _, e := range pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}] {
+	for _, e := range eps {
 		if e.ServiceAccount != "" {
-			set[e.ServiceAccount] = true
+			out = append(out, e.ServiceAccount)
 		}
 	}
-	out := make([]string, 0, len(set))
-	for sa := range set {
-		out = append(out, sa)
+	if len(out) == 0 {
+		return []string{}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Pod returns the Pod with the given IP, or nil.

@@ -47,12 +47,14 @@ func ShortName(typeURL string) string {
 	return typeURL
 }
 
-// Resource is one generated resource: a message, or (for istiod's debug type, whose
-// payload is not a proto) a ready-made Any.
+// Resource is one generated resource: a message, or a ready-made Any (istiod's debug
+// type, whose payload is not a proto, and resources a generator keeps encoded), with
+// Hash the FNV-1a hash of Any.Value when the generator has it (0: computed here).
 type Resource struct {
 	Name    string
 	Message proto.Message
 	Any     *anypb.Any
+	Hash    uint64
 }
 
 // Generator produces one type of resource for a proxy. names are the names the proxy
@@ -88,9 +90,13 @@ func encode(rs []Resource) ([]encoded, error) {
 			}
 			a = &anypb.Any{TypeUrl: "type.googleapis.com/" + string(r.Message.ProtoReflect().Descriptor().FullName()), Value: b}
 		}
-		h := fnv.New64a()
-		_, _ = h.Write(a.Value)
-		out = append(out, encoded{name: r.Name, any: a, hash: h.Sum64()})
+		sum := r.Hash
+		if sum == 0 || r.Any == nil {
+			h := fnv.New64a()
+			_, _ = h.Write(a.Value)
+			sum = h.Sum64()
+		}
+		out = append(out, encoded{name: r.Name, any: a, hash: sum})
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
@@ -16,27 +17,58 @@ import (
 // they add follow each group. Clusters whose name was already emitted (conflicting
 // service definitions) are dropped. p must have been initialised by
 // PushContext.InitProxy. Gateways get outbound clusters and BlackHoleCluster only.
+//
+// It builds every cluster afresh; Cache.Build returns the same clusters encoded, sharing
+// the outbound ones between proxies.
 func BuildClusters(pc *model.PushContext, p *model.Proxy) []*clusterv3.Cluster {
-	b := newBuilder(pc, p)
-	patches := pc.EnvoyFilters(p)
-	out := append(b.allOutbound(), b.blackHole())
-	if p.Type != model.SidecarProxy {
-		return dedupe(envoyfilter.PatchClusters(patches, envoyfilter.Gateway, out, nil))
+	rs := build(pc, p, nil)
+	out := make([]*clusterv3.Cluster, len(rs))
+	for i, r := range rs {
+		out[i] = r.Cluster
 	}
-	out = append(out, b.passthrough())
-	out = envoyfilter.PatchClusters(patches, envoyfilter.SidecarOutbound, out, nil)
-	in := append(b.inboundClusters(), b.inboundPassthrough())
-	in = envoyfilter.PatchClusters(patches, envoyfilter.SidecarInbound, in, b.servedHosts)
-	return dedupe(append(out, in...))
+	return out
 }
 
-// allOutbound builds the outbound clusters of every service port in the proxy's scope.
-func (b *builder) allOutbound() []*clusterv3.Cluster {
+// Resource is one built cluster: the message, or (when it came from a Cache) only its
+// deterministic encoding and the encoding's hash.
+type Resource struct {
+	Name    string
+	Cluster *clusterv3.Cluster
+	Any     *anypb.Any
+	Hash    uint64
+}
+
+// build is BuildClusters drawing the outbound clusters from cache (nil: build them).
+func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
+	b := newBuilder(pc, p)
+	patches := pc.EnvoyFilters(p)
+	ctx := envoyfilter.SidecarOutbound
+	if p.Type != model.SidecarProxy {
+		ctx = envoyfilter.Gateway
+	}
+	cp := envoyfilter.NewClusterPatcher(patches, ctx)
+	out := cache.allOutbound(b, cp)
+	out = append(out, patched(cp, b.blackHole())...)
+	if p.Type == model.SidecarProxy {
+		out = append(out, patched(cp, b.passthrough())...)
+	}
+	out = append(out, resources(cp.Added())...)
+	if p.Type == model.SidecarProxy {
+		in := append(b.inboundClusters(), b.inboundPassthrough())
+		out = append(out, resources(envoyfilter.PatchClusters(patches, envoyfilter.SidecarInbound, in, b.servedHosts))...)
+	}
+	return dedupe(out)
+}
+
+// allOutbound returns the outbound clusters of every service port in the proxy's scope,
+// patched.
+func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resource {
 	if b.proxy.SidecarScope == nil {
 		return nil
 	}
-	var out []*clusterv3.Cluster
-	for _, svc := range b.proxy.SidecarScope.Services() {
+	svcs := b.proxy.SidecarScope.Services()
+	out := make([]Resource, 0, len(svcs)+len(svcs)/4+8) // subsets and extra ports
+	for _, svc := range svcs {
 		if svc.Resolution == model.Alias {
 			continue
 		}
@@ -44,20 +76,39 @@ func (b *builder) allOutbound() []*clusterv3.Cluster {
 			if port.Protocol == protocol.UDP {
 				continue
 			}
-			out = append(out, b.outboundClusters(svc, port)...)
+			out = append(out, c.outbound(b, cp, svc, port)...)
 		}
 	}
 	return out
 }
 
-// dedupe keeps the first cluster of each name.
-func dedupe(cs []*clusterv3.Cluster) []*clusterv3.Cluster {
-	seen := map[string]bool{}
-	out := cs[:0]
+// patched applies the patcher to clusters built for this proxy alone.
+func patched(cp *envoyfilter.ClusterPatcher, cs ...*clusterv3.Cluster) []Resource {
+	out := make([]Resource, 0, len(cs))
 	for _, c := range cs {
-		if !seen[c.Name] {
-			seen[c.Name] = true
-			out = append(out, c)
+		if c = cp.Plan(c.GetName(), nil).Apply(c); c != nil {
+			out = append(out, Resource{Name: c.GetName(), Cluster: c})
+		}
+	}
+	return out
+}
+
+func resources(cs []*clusterv3.Cluster) []Resource {
+	out := make([]Resource, len(cs))
+	for i, c := range cs {
+		out[i] = Resource{Name: c.GetName(), Cluster: c}
+	}
+	return out
+}
+
+// dedupe keeps the first cluster of each name.
+func dedupe(rs []Resource) []Resource {
+	seen := make(map[string]bool, len(rs))
+	out := rs[:0]
+	for _, r := range rs {
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r)
 		}
 	}
 	return out

@@ -34,7 +34,8 @@ func BuildOutbound(pc *model.PushContext, p *model.Proxy, svc *model.Service, po
 	if sp == nil || sp.Protocol == protocol.UDP || svc.Resolution == model.Alias {
 		return nil
 	}
-	for _, c := range newBuilder(pc, p).outboundClusters(svc, sp) {
+	b := newBuilder(pc, p)
+	for _, c := range b.outboundClusters(b.outbound(svc, sp)) {
 		if c.Name == OutboundName(subset, svc.Hostname, port) {
 			return c
 		}
@@ -50,10 +51,16 @@ type outbound struct {
 	sans []string
 }
 
+// outbound resolves what the clusters of a service port read besides the service: the
+// DestinationRule that applies from the proxy and the service accounts behind it.
+func (b *builder) outbound(svc *model.Service, port *model.Port) *outbound {
+	return &outbound{svc: svc, port: port, rule: b.pc.OutboundDestinationRule(b.proxy, svc), sans: b.pc.ServiceAccounts(svc)}
+}
+
 // outboundClusters builds the default cluster of a service port followed by one cluster
 // per subset of its DestinationRule. A DNS service without endpoints yields nothing.
-func (b *builder) outboundClusters(svc *model.Service, port *model.Port) []*clusterv3.Cluster {
-	o := &outbound{svc: svc, port: port, rule: b.pc.OutboundDestinationRule(b.proxy, svc), sans: b.pc.ServiceAccounts(svc)}
+func (b *builder) outboundClusters(o *outbound) []*clusterv3.Cluster {
+	svc, port := o.svc, o.port
 	dr := o.rule.Spec()
 	policy, _ := model.PortTrafficPolicy(dr.GetTrafficPolicy(), port.Port)
 	passthroughLB := dr.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH

@@ -13,21 +13,33 @@ import (
 )
 
 // Generators returns the ADS server's generators for clusters, listeners, routes and
-// endpoints, choosing the Envoy or the proxyless gRPC flavour by proxy.
+// endpoints, choosing the Envoy or the proxyless gRPC flavour by proxy. Envoy outbound
+// clusters are shared between proxies through one cluster.Cache.
 func Generators() map[string]xds.Generator {
+	cache := cluster.NewCache()
 	return map[string]xds.Generator{
-		xds.ClusterType:  xds.GeneratorFunc(clusters),
+		xds.ClusterType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+			if p.IsProxylessGRPC() {
+				return named(grpcgen.BuildClusters(pc, p, names)), nil
+			}
+			return filter(clusterResources(cache.Build(pc, p)), names), nil
+		}),
 		xds.ListenerType: xds.GeneratorFunc(listeners),
 		xds.RouteType:    xds.GeneratorFunc(routes),
 		xds.EndpointType: xds.GeneratorFunc(endpoints),
 	}
 }
 
-func clusters(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
-	if p.IsProxylessGRPC() {
-		return named(grpcgen.BuildClusters(pc, p, names)), nil
+// clusterResources converts built clusters, encoded or not.
+func clusterResources(rs []cluster.Resource) []xds.Resource {
+	out := make([]xds.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = xds.Resource{Name: r.Name, Any: r.Any, Hash: r.Hash}
+		if r.Any == nil {
+			out[i].Message = r.Cluster
+		}
 	}
-	return filter(named(cluster.BuildClusters(pc, p)), names), nil
+	return out
 }
 
 func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {

@@ -1,0 +1,199 @@
+package cluster
+
+import (
+	"hash/fnv"
+	"slices"
+	"sync"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+)
+
+// Cache holds outbound clusters built once, encoded, and shared by every proxy that would
+// build them the same way: what istiod's XdsCache does for CDS. A change then rebuilds
+// the clusters of the services it touched, once, instead of every cluster of every
+// proxy pushed.
+//
+// An outbound EDS cluster (a service resolved by the proxy from EDS) is a function of the
+// Service, the DestinationRule that applies to it from the proxy, the service accounts
+// behind it, its mTLS mode, the mesh config and whether the proxy is a sidecar; nothing
+// else of the proxy is read. DNS and STATIC clusters also read the proxy's locality,
+// labels and address families and the endpoints, and ORIGINAL_DST ones (and PASSTHROUGH
+// load balancing) the endpoints' TLS modes: those are built per proxy, not cached.
+//
+// An entry records what it was built from; a lookup with anything else rebuilds it.
+// Services, rules and mesh configs are immutable and replaced when they change, so the
+// same pointers mean the same content (the DestinationRule index keeps the pointers of
+// rules whose sources did not change: model.PushContext.Derive). The proxy's EnvoyFilter
+// patches are applied per proxy on top: a cluster they do not touch is shared as is, one
+// they merge a combined value into is shared by every proxy merging the same value
+// (envoyfilter.ClusterPlan.Key). Entries of services that no longer exist are dropped
+// when the cache has doubled since the last sweep.
+//
+// A Cache is safe for concurrent use.
+type Cache struct {
+	mu      sync.Mutex
+	entries map[entryKey]*entry
+	// swept is the number of entries left by the last sweep.
+	swept int
+}
+
+// maxVariants bounds the patched encodings kept per cluster; further patch combinations
+// are applied per proxy.
+const maxVariants = 16
+
+type entryKey struct {
+	host      host.Name
+	namespace string
+	port      int
+	sidecar   bool
+}
+
+// entry is the outbound clusters of one service port, for one proxy kind.
+type entry struct {
+	// What the clusters were built from.
+	svc  *model.Service
+	rule *model.ConsolidatedDestinationRule
+	sans []string
+	mode model.MutualTLSMode
+	mesh *meshv1alpha1.MeshConfig
+
+	clusters []*clusterv3.Cluster
+	encoded  []Resource
+
+	mu sync.Mutex
+	// variants are the patched encodings of each cluster, by envoyfilter.ClusterPlan.Key.
+	variants []map[string]Resource
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache { return &Cache{entries: map[entryKey]*entry{}} }
+
+// Build returns the clusters of proxy p as BuildClusters does, each either as a message
+// (built for this proxy alone) or as its encoding (shared from the cache).
+func (c *Cache) Build(pc *model.PushContext, p *model.Proxy) []Resource {
+	return build(pc, p, c)
+}
+
+// Len returns the number of service ports cached, for metrics and tests.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// outbound returns the patched outbound clusters of one service port, from the cache when
+// they can be shared. A nil cache builds them.
+func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) []Resource {
+	o := b.outbound(svc, port)
+	if c == nil || svc.Resolution != model.ClientSideLB || passthroughLB(o.rule.Spec()) {
+		return patched(cp, b.outboundClusters(o)...)
+	}
+	e := c.lookup(b, o)
+	out := make([]Resource, 0, len(e.clusters))
+	for i, cl := range e.clusters {
+		pl := cp.Plan(cl.GetName(), nil)
+		switch {
+		case pl.Unchanged():
+			out = append(out, e.encoded[i])
+		case pl.Key() != "":
+			out = append(out, e.variant(i, pl))
+		default:
+			if cl = pl.Apply(cl); cl != nil {
+				out = append(out, Resource{Name: cl.GetName(), Cluster: cl})
+			}
+		}
+	}
+	return out
+}
+
+// lookup returns the entry for o as the proxy would build it, building it when the cache
+// holds none or one built from other objects.
+func (c *Cache) lookup(b *builder, o *outbound) *entry {
+	k := entryKey{host: o.svc.Hostname, namespace: o.svc.Namespace, port: o.port.Port, sidecar: b.proxy.Type == model.SidecarProxy}
+	mode := b.pc.ServiceMTLSMode(o.svc, o.port.Port, false)
+	c.mu.Lock()
+	e := c.entries[k]
+	c.mu.Unlock()
+	if e != nil && e.svc == o.svc && sameRule(e.rule, o.rule) && e.mode == mode && e.mesh == b.mesh && slices.Equal(e.sans, o.sans) {
+		return e
+	}
+	e = &entry{svc: o.svc, rule: o.rule, sans: o.sans, mode: mode, mesh: b.mesh, clusters: b.outboundClusters(o)}
+	e.encoded = make([]Resource, len(e.clusters))
+	e.variants = make([]map[string]Resource, len(e.clusters))
+	for i, cl := range e.clusters {
+		e.encoded[i] = encode(cl)
+	}
+	c.mu.Lock()
+	c.entries[k] = e
+	if len(c.entries) > 2*c.swept+1024 {
+		c.sweep(b.pc)
+	}
+	c.mu.Unlock()
+	return e
+}
+
+// sameRule reports whether two consolidated rules have the same effective rule: the
+// clusters read nothing else of them (a rule exported to other namespaces and kept for
+// its own is two consolidated rules around one config).
+func sameRule(a, b *model.ConsolidatedDestinationRule) bool {
+	return a == b || (a != nil && b != nil && a.Rule == b.Rule)
+}
+
+// sweep drops the entries whose service is no longer pc's. c.mu is held.
+func (c *Cache) sweep(pc *model.PushContext) {
+	for k, e := range c.entries {
+		if pc.ServicesByHostname(k.host)[k.namespace] != e.svc {
+			delete(c.entries, k)
+		}
+	}
+	c.swept = len(c.entries)
+}
+
+// variant returns cluster i of the entry patched by pl, whose Key is not empty.
+func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) Resource {
+	e.mu.Lock()
+	r, ok := e.variants[i][pl.Key()]
+	e.mu.Unlock()
+	if ok {
+		return r
+	}
+	r = encode(pl.Apply(e.clusters[i]))
+	e.mu.Lock()
+	if e.variants[i] == nil {
+		e.variants[i] = map[string]Resource{}
+	}
+	if len(e.variants[i]) < maxVariants {
+		e.variants[i][pl.Key()] = r
+	}
+	e.mu.Unlock()
+	return r
+}
+
+// encode returns c encoded deterministically, with the FNV-1a hash of the encoding.
+func encode(c *clusterv3.Cluster) Resource {
+	a := protoconv.MessageToAny(c)
+	h := fnv.New64a()
+	_, _ = h.Write(a.GetValue())
+	return Resource{Name: c.GetName(), Any: a, Hash: h.Sum64()}
+}
+
+// passthroughLB reports whether the rule asks for PASSTHROUGH load balancing, for the
+// service or any subset: the mTLS mode of such clusters reads the endpoints.
+func passthroughLB(dr *networkingv1alpha3.DestinationRule) bool {
+	if dr.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH {
+		return true
+	}
+	for _, s := range dr.GetSubsets() {
+		if s.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH {
+			return true
+		}
+	}
+	return false
+}
