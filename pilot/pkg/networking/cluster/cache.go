@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/proto"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
@@ -44,8 +45,8 @@ type Cache struct {
 	swept int
 }
 
-// maxVariants bounds the patched encodings kept per cluster; further patch combinations
-// are applied per proxy.
+// maxVariants bounds the patch combinations remembered per cluster; further ones are
+// applied per proxy.
 const maxVariants = 16
 
 type entryKey struct {
@@ -64,8 +65,8 @@ type entry struct {
 	mode model.MutualTLSMode
 	mesh *meshv1alpha1.MeshConfig
 
-	clusters []*clusterv3.Cluster
-	encoded  []Resource
+	// encoded are the clusters, encoded; patching decodes a copy.
+	encoded []Resource
 
 	mu sync.Mutex
 	// variants are the patched encodings of each cluster, by envoyfilter.ClusterPlan.Key.
@@ -96,16 +97,16 @@ func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.
 		return patched(cp, b.outboundClusters(o)...)
 	}
 	e := c.lookup(b, o)
-	out := make([]Resource, 0, len(e.clusters))
-	for i, cl := range e.clusters {
-		pl := cp.Plan(cl.GetName(), nil)
+	out := make([]Resource, 0, len(e.encoded))
+	for i, r := range e.encoded {
+		pl := cp.Plan(r.Name, nil)
 		switch {
 		case pl.Unchanged():
-			out = append(out, e.encoded[i])
+			out = append(out, r)
 		case pl.Key() != "":
 			out = append(out, e.variant(i, pl))
 		default:
-			if cl = pl.Apply(cl); cl != nil {
+			if cl := pl.Apply(decode(r)); cl != nil {
 				out = append(out, Resource{Name: cl.GetName(), Cluster: cl})
 			}
 		}
@@ -124,10 +125,11 @@ func (c *Cache) lookup(b *builder, o *outbound) *entry {
 	if e != nil && e.svc == o.svc && sameRule(e.rule, o.rule) && e.mode == mode && e.mesh == b.mesh && slices.Equal(e.sans, o.sans) {
 		return e
 	}
-	e = &entry{svc: o.svc, rule: o.rule, sans: o.sans, mode: mode, mesh: b.mesh, clusters: b.outboundClusters(o)}
-	e.encoded = make([]Resource, len(e.clusters))
-	e.variants = make([]map[string]Resource, len(e.clusters))
-	for i, cl := range e.clusters {
+	e = &entry{svc: o.svc, rule: o.rule, sans: o.sans, mode: mode, mesh: b.mesh}
+	cs := b.outboundClusters(o)
+	e.encoded = make([]Resource, len(cs))
+	e.variants = make([]map[string]Resource, len(cs))
+	for i, cl := range cs {
 		e.encoded[i] = encode(cl)
 	}
 	c.mu.Lock()
@@ -156,21 +158,26 @@ func (c *Cache) sweep(pc *model.PushContext) {
 	c.swept = len(c.entries)
 }
 
-// variant returns cluster i of the entry patched by pl, whose Key is not empty.
+// variant returns cluster i of the entry patched by pl, whose Key is not empty. A patched
+// encoding is kept from its second use on: patches selecting a single workload would
+// otherwise keep one copy of every cluster per workload.
 func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) Resource {
 	e.mu.Lock()
-	r, ok := e.variants[i][pl.Key()]
+	r, seen := e.variants[i][pl.Key()]
 	e.mu.Unlock()
-	if ok {
+	if r.Any != nil {
 		return r
 	}
-	r = encode(pl.Apply(e.clusters[i]))
+	r = encode(pl.Apply(decode(e.encoded[i])))
 	e.mu.Lock()
 	if e.variants[i] == nil {
 		e.variants[i] = map[string]Resource{}
 	}
-	if len(e.variants[i]) < maxVariants {
+	switch {
+	case seen:
 		e.variants[i][pl.Key()] = r
+	case len(e.variants[i]) < maxVariants:
+		e.variants[i][pl.Key()] = Resource{} // seen once
 	}
 	e.mu.Unlock()
 	return r
@@ -182,6 +189,16 @@ func encode(c *clusterv3.Cluster) Resource {
 	h := fnv.New64a()
 	_, _ = h.Write(a.GetValue())
 	return Resource{Name: c.GetName(), Any: a, Hash: h.Sum64()}
+}
+
+// decode returns a copy of an encoded cluster, for patching.
+func decode(r Resource) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{}
+	if err := proto.Unmarshal(r.Any.GetValue(), c); err != nil {
+		// The bytes are our own encoding of a valid message.
+		panic("cluster cache: decoding " + r.Name + ": " + err.Error())
+	}
+	return c
 }
 
 // passthroughLB reports whether the rule asks for PASSTHROUGH load balancing, for the

@@ -122,8 +122,8 @@ func TestCacheSharesAndInvalidates(t *testing.T) {
 		}
 	}
 
-	// A mesh-wide patch: one patched encoding shared by both proxies. A second patch
-	// selecting one workload: that proxy gets its own.
+	// A mesh-wide patch: one patched encoding, kept from its second use and shared from
+	// then on. A second patch selecting one workload: that proxy gets its own.
 	store.Set(timeoutFilter("istio-system", "mesh-timeout", "3s", nil))
 	store.Set(timeoutFilter("team-b", "slow", "9s", map[string]string{"app": "slow"}))
 	pc = pc.Derive(store, map[config.Key]struct{}{
@@ -132,12 +132,13 @@ func TestCacheSharesAndInvalidates(t *testing.T) {
 	})
 	a3 := encodings(t, c, pc, sidecarIn(t, pc, "team-a", "10.0.0.1", nil))
 	b3 := encodings(t, c, pc, sidecarIn(t, pc, "team-b", "10.0.0.2", nil))
+	a4 := encodings(t, c, pc, sidecarIn(t, pc, "team-a", "10.0.0.4", nil))
 	slow := encodings(t, c, pc, sidecarIn(t, pc, "team-b", "10.0.0.3", map[string]string{"app": "slow"}))
 	for _, n := range []string{web, api, apiV1} {
 		if a3[n] == a2[n] {
 			t.Errorf("%s: unpatched encoding served to a patched proxy", n)
 		}
-		if a3[n] != b3[n] {
+		if string(a3[n].GetValue()) != string(b3[n].GetValue()) || a4[n] != b3[n] {
 			t.Errorf("%s: the mesh-wide patched cluster is not shared", n)
 		}
 		if slow[n] == a3[n] || string(slow[n].GetValue()) == string(a3[n].GetValue()) {
