@@ -78,16 +78,14 @@ func (s *Schema) APIVersion() string {
 	return s.Kind.Group + "/" + s.Versions[0]
 }
 
-// Plural is the lower-case plural resource name, as in the Kubernetes API path.
+// Plural is the lower-case plural resource name, as in the Kubernetes API path:
+// serviceentries, authorizationpolicies, telemetries, gateways.
 func (s *Schema) Plural() string {
-	switch k := s.Kind.Kind; k {
-	case "ProxyConfig":
-		return "proxyconfigs"
-	case "Telemetry":
-		return "telemetries"
-	default:
-		return lower(k) + "s"
+	k := lower(s.Kind.Kind)
+	if n := len(k); n > 1 && k[n-1] == 'y' && !strings.ContainsRune("aeiou", rune(k[n-2])) {
+		return k[:n-1] + "ies"
 	}
+	return k + "s"
 }
 
 func lower(s string) string {
