@@ -126,12 +126,29 @@ func (pc *PushContext) servicesImportable(ns string, imports map[string]*hostImp
 	if imports["*"] != nil {
 		candidates = pc.services.all
 	} else {
-		for from := range imports {
-			candidates = append(candidates, pc.services.inNamespace(from)...)
-		}
-		if len(imports) > 1 {
+		if len(imports) == 1 {
+			for from := range imports {
+				candidates = pc.services.inNamespace(from)
+			}
+		} else {
+			// Each namespace's list is in mesh order: order their union by position,
+			// looking each position up once.
+			type ranked struct {
+				pos int
+				svc *Service
+			}
+			var rs []ranked
 			pos := pc.services.position
-			sort.Slice(candidates, func(i, j int) bool { return pos[candidates[i]] < pos[candidates[j]] })
+			for from := range imports {
+				for _, s := range pc.services.inNamespace(from) {
+					rs = append(rs, ranked{pos[s], s})
+				}
+			}
+			slices.SortFunc(rs, func(a, b ranked) int { return a.pos - b.pos })
+			candidates = make([]*Service, len(rs))
+			for i, r := range rs {
+				candidates[i] = r.svc
+			}
 		}
 	}
 	out := make([]*Service, 0, len(candidates))

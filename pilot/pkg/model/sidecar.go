@@ -189,7 +189,7 @@ func parseImports(hosts []string, configNamespace string) map[string]*hostImport
 }
 
 func (pc *PushContext) newSidecarScope(c *config.Config, ns string) *SidecarScope {
-	sc := &SidecarScope{Name: "default-sidecar", Namespace: ns, Config: c, byHost: map[host.Name]*Service{}}
+	sc := &SidecarScope{Name: "default-sidecar", Namespace: ns, Config: c}
 	egress := []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"*/*"}}}
 	if c != nil {
 		sc.Sidecar = c.Spec.(*networkingv1alpha3.Sidecar)
@@ -198,9 +198,14 @@ func (pc *PushContext) newSidecarScope(c *config.Config, ns string) *SidecarScop
 			egress = sc.Sidecar.GetEgress()
 		}
 	}
+	n := 0
 	for _, e := range egress {
-		sc.EgressListeners = append(sc.EgressListeners, pc.newEgressListener(e, ns, c != nil))
+		l := pc.newEgressListener(e, ns, c != nil)
+		sc.EgressListeners = append(sc.EgressListeners, l)
+		n += len(l.Services)
 	}
+	sc.byHost = make(map[host.Name]*Service, n)
+	sc.services = make([]*Service, 0, n)
 	sc.collectServices(pc, ns)
 	sc.destinationRules = map[host.Name]*ConsolidatedDestinationRule{}
 	for _, s := range sc.services {
