@@ -1,6 +1,7 @@
 // Package bench measures the translation engine on generated meshes: PushContext build
-// from cold and per-proxy generation, at 1k, 5k and 10k services. Run with `make bench`;
-// figures go in issue notes, never in assertions.
+// from cold and per-proxy generation, at 1k, 5k and 10k services. Run with `make bench-go`
+// (`make bench` adds the side-by-side runs against istiod); figures go in issue notes,
+// never in assertions.
 package bench
 
 import (
