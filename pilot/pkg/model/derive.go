@@ -93,7 +93,11 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 	}
 	if which&virtualServicesIndex != 0 {
 		pc.virtualServiceErrors = nil
-		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors)
+		var prev *virtualServiceIndex
+		if len(changed) > 0 {
+			prev = pc.virtualServices
+		}
+		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors, prev)
 	}
 	if which&destinationRulesIndex != 0 {
 		prev := pc.destinationRules

@@ -35,6 +35,16 @@ type virtualServiceIndex struct {
 	// hosts are every VirtualService's resolved hosts, so that a change can be matched
 	// against SidecarScopes after the object is gone.
 	hosts map[config.Key][]host.Name
+	// resolved memoises, by stored object, the resolution of VirtualServices that use no
+	// delegate: an index derived after a change reuses it for the objects that did not
+	// change (objects are immutable; an edit stores a new one).
+	resolved map[*config.Config]resolvedVirtualService
+}
+
+// resolvedVirtualService is a stored VirtualService's resolved hosts and resolved copy.
+type resolvedVirtualService struct {
+	hosts []host.Name
+	vs    *config.Config
 }
 
 // delegateVirtualService is a resolved delegate and the namespaces it is exported to.
@@ -43,37 +53,62 @@ type delegateVirtualService struct {
 	exportTo map[string]bool
 }
 
-func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *virtualServiceIndex {
+// buildVirtualServiceIndex indexes the stored VirtualServices. prev, when not nil, is the
+// index of the previous PushContext: the resolution of unchanged objects is taken from it.
+func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error, prev *virtualServiceIndex) *virtualServiceIndex {
+	all := store.List(schema.VirtualService, "")
 	idx := &virtualServiceIndex{
 		private:   map[gatewayScope][]*config.Config{},
 		exported:  map[gatewayScope][]*config.Config{},
 		public:    map[string][]*config.Config{},
 		delegates: map[config.Key]*delegateVirtualService{},
-		hosts:     map[config.Key][]host.Name{},
+		hosts:     make(map[config.Key][]host.Name, len(all)),
+		resolved:  make(map[*config.Config]resolvedVirtualService, len(all)),
 	}
-	all := store.List(schema.VirtualService, "")
 	domain := pc.Options.DomainSuffix
-	for _, c := range all {
-		var hs []host.Name
-		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
-			hs = append(hs, resolveHostname(h, c.Namespace, domain))
+	resolve := func(c *config.Config) resolvedVirtualService {
+		if prev != nil {
+			if r, ok := prev.resolved[c]; ok {
+				return r
+			}
 		}
-		idx.hosts[c.Key()] = hs
-		if len(c.Spec.(*networkingv1alpha3.VirtualService).GetHosts()) == 0 {
-			exp := vsExportTo(c.Spec.(*networkingv1alpha3.VirtualService).GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
-			idx.delegates[c.Key()] = &delegateVirtualService{config: resolveVirtualService(c, domain), exportTo: exp}
+		r := resolvedVirtualService{vs: resolveVirtualService(c, domain)}
+		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+			r.hosts = append(r.hosts, resolveHostname(h, c.Namespace, domain))
+		}
+		return r
+	}
+	rs := make([]resolvedVirtualService, len(all))
+	for i, c := range all {
+		vs := c.Spec.(*networkingv1alpha3.VirtualService)
+		rs[i] = resolve(c)
+		idx.hosts[c.Key()] = rs[i].hosts
+		if len(vs.GetHosts()) == 0 {
+			idx.resolved[c] = rs[i]
+			exp := vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
+			idx.delegates[c.Key()] = &delegateVirtualService{config: rs[i].vs, exportTo: exp}
 		}
 	}
-	for _, c := range all {
+	for i, c := range all {
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
 		if len(vs.GetHosts()) == 0 {
 			continue
 		}
-		root := resolveVirtualService(c, domain)
-		idx.mergeDelegates(root, errs)
-		idx.add(root, vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace))
+		if usesDelegates(vs) {
+			// Merged with the delegates as they are now, into this index's own copy
+			// (never memoised: a delegate may have changed).
+			idx.mergeDelegates(rs[i].vs, errs)
+		} else {
+			idx.resolved[c] = rs[i]
+		}
+		idx.add(rs[i].vs, vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace))
 	}
 	return idx
+}
+
+// usesDelegates reports whether a VirtualService delegates any HTTP route.
+func usesDelegates(vs *networkingv1alpha3.VirtualService) bool {
+	return slices.ContainsFunc(vs.GetHttp(), func(r *networkingv1alpha3.HTTPRoute) bool { return r.GetDelegate() != nil })
 }
 
 // vsExportTo returns the namespaces a VirtualService is exported to, with "." replaced by
