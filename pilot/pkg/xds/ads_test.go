@@ -361,3 +361,61 @@ func TestVirtualServicePushSkipsClusters(t *testing.T) {
 		t.Fatalf("got %s, want clusters", next.TypeUrl)
 	}
 }
+
+// TestClusterChangeIsFollowedByEndpoints: Envoy keeps an updated EDS cluster warming
+// until endpoints for it arrive, so a push that sends clusters must send endpoints after
+// them even when those did not change; a push that sends no clusters sends no unchanged
+// endpoints. Both stream flavours.
+func TestClusterChangeIsFollowedByEndpoints(t *testing.T) {
+	eds := &fakeClusters{clusters: map[string]time.Duration{"a": time.Second, "b": time.Second}}
+	t.Run("sotw", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.server.generators[EndpointType] = eds
+		st := e.sotw(t.Context())
+		rs := responses(st.Recv)
+		for _, typ := range []string{ClusterType, EndpointType} {
+			var ns []string
+			if typ == EndpointType {
+				ns = []string{"a", "b"}
+			}
+			_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, ResourceNames: ns})
+			resp := recv(t, rs)
+			_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: ns, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+		}
+		e.push(drKey) // nothing changed
+		noResponse(t, rs)
+		e.gen.set("a", 3*time.Second) // the cluster changes, its endpoints do not
+		e.push(drKey)
+		for _, want := range []string{ClusterType, EndpointType} {
+			if got := recv(t, rs); got.TypeUrl != want {
+				t.Fatalf("got %s, want %s", got.TypeUrl, want)
+			}
+		}
+	})
+	t.Run("delta", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.server.generators[EndpointType] = eds
+		st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(e.conn).DeltaAggregatedResources(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := responses(st.Recv)
+		for _, typ := range []string{ClusterType, EndpointType} {
+			var sub []string
+			if typ == EndpointType {
+				sub = []string{"a", "b"}
+			}
+			_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: sub})
+			resp := recv(t, rs)
+			_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: resp.Nonce})
+		}
+		e.gen.set("a", 3*time.Second)
+		e.push(drKey)
+		if got := recv(t, rs); got.TypeUrl != ClusterType || len(got.Resources) != 1 {
+			t.Fatalf("got %s with %d resources, want the changed cluster", got.TypeUrl, len(got.Resources))
+		}
+		if got := recv(t, rs); got.TypeUrl != EndpointType || len(got.Resources) == 0 {
+			t.Fatalf("got %s with %d resources, want the endpoints again", got.TypeUrl, len(got.Resources))
+		}
+	})
+}

@@ -67,7 +67,8 @@ func (s *Server) handleDelta(c *Connection, srv deltaSender, r *discoveryv3.Delt
 	if !first && !subscribed {
 		return nil
 	}
-	return s.respondDelta(c, srv, typeURL, nil)
+	_, err := s.respondDelta(c, srv, typeURL, nil, false)
+	return err
 }
 
 // applySubscription updates the subscribed names and reports whether new names were
@@ -105,15 +106,18 @@ func applySubscription(w *Watched, sub, unsub []string) bool {
 }
 
 func (s *Server) pushDelta(c *Connection, srv deltaSender, req *model.PushRequest) error {
-	return c.deliver(req, func(typeURL string) error { return s.respondDelta(c, srv, typeURL, req) })
+	return c.deliver(req, func(typeURL string, force bool) (bool, error) {
+		return s.respondDelta(c, srv, typeURL, req, force)
+	})
 }
 
-// respondDelta sends the resources that are new or changed since last sent, and the
-// names that went away. A push that changes nothing sends nothing.
-func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, req *model.PushRequest) error {
+// respondDelta sends the resources that are new or changed since last sent (all of them
+// with force), and the names that went away; it reports whether it sent. A push that
+// changes nothing sends nothing.
+func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, req *model.PushRequest, force bool) (bool, error) {
 	es, ok := s.generateFor(c, typeURL, req)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	c.mu.Lock()
 	w := c.watched[typeURL]
@@ -121,7 +125,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	present := map[string]bool{}
 	for _, e := range es {
 		present[e.name] = true
-		if h, ok := w.sent[e.name]; !ok || h != e.hash {
+		if h, ok := w.sent[e.name]; force || !ok || h != e.hash {
 			changed = append(changed, e)
 		}
 	}
@@ -138,7 +142,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || (w.nackedHash != 0 && hash == w.nackedHash)
 	c.mu.Unlock()
 	if skip {
-		return nil
+		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
 	resources := make([]*discoveryv3.Resource, len(changed))
@@ -154,7 +158,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		ControlPlane:      &corev3.ControlPlane{Identifier: s.controlPlaneID()},
 	}
 	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return err
+		return false, err
 	}
 	c.mu.Lock()
 	for _, e := range changed {
@@ -166,5 +170,5 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
 	c.mu.Unlock()
 	s.recordSent(typeURL, req)
-	return nil
+	return true, nil
 }

@@ -84,21 +84,38 @@ func (c *Connection) typesToPush(req *model.PushRequest) []string {
 }
 
 // deliver runs a push on a connection: the proxy is refreshed on full pushes, then each
-// affected type is responded to in push order.
-func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string) error) error {
+// affected type is responded to in push order. respond reports whether it sent anything;
+// force makes it send even what the proxy already has.
+//
+// Clusters sent are always followed by endpoints, changed or not: Envoy keeps an updated
+// EDS cluster warming until a ClusterLoadAssignment for it arrives (xDS protocol,
+// "Resource warming"), and its request for them repeats the names it has, which is an
+// ACK that gets no answer. istiod's full pushes always carry EDS for the same reason.
+func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string, force bool) (bool, error)) error {
 	var before, after *model.Proxy
 	if req.Full {
 		before = c.proxy()
 		after = c.refreshProxy(req.Push)
 	}
-	for _, t := range c.typesToPush(req) {
+	types := c.typesToPush(req)
+	clustersSent := false
+	for _, t := range types {
 		if t == ClusterType && before != nil && routesOnly(req.ConfigsUpdated) && !req.Forced &&
 			model.SameScopeServices(before.SidecarScope, after.SidecarScope) {
 			// Clusters depend on the scope's services, not on routes: unchanged.
 			continue
 		}
-		if err := respond(t); err != nil {
+		sent, err := respond(t, t == EndpointType && clustersSent)
+		if err != nil {
 			return err
+		}
+		if t == ClusterType && sent {
+			clustersSent = true
+			if !slices.Contains(types, EndpointType) && c.watch(EndpointType) != nil {
+				if _, err := respond(EndpointType, true); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

@@ -50,7 +50,8 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 		w = &Watched{TypeURL: typeURL, Names: names, Wildcard: len(names) == 0 && isWildcardType(typeURL)}
 		c.watched[typeURL] = w
 		c.mu.Unlock()
-		return s.respondSotW(c, srv, typeURL, nil)
+		_, err := s.respondSotW(c, srv, typeURL, nil, false)
+		return err
 	}
 	if r.GetResponseNonce() != "" && r.GetResponseNonce() != w.NonceSent {
 		c.mu.Unlock()
@@ -67,29 +68,34 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 	if !changed {
 		return nil
 	}
-	return s.respondSotW(c, srv, typeURL, nil)
+	_, err := s.respondSotW(c, srv, typeURL, nil, false)
+	return err
 }
 
 // pushSotW delivers a push: the affected types are regenerated and sent when they differ
 // from what the proxy has.
 func (s *Server) pushSotW(c *Connection, srv sotwSender, req *model.PushRequest) error {
-	return c.deliver(req, func(typeURL string) error { return s.respondSotW(c, srv, typeURL, req) })
+	return c.deliver(req, func(typeURL string, force bool) (bool, error) {
+		return s.respondSotW(c, srv, typeURL, req, force)
+	})
 }
 
-// respondSotW generates and sends one type. req is nil when answering a request.
-func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req *model.PushRequest) error {
+// respondSotW generates and sends one type, unless a push would resend what the proxy
+// has (and force is false) or what it rejected; it reports whether it sent. req is nil
+// when answering a request.
+func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req *model.PushRequest, force bool) (bool, error) {
 	es, ok := s.generateFor(c, typeURL, req)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	hash := setHash(es)
 	c.mu.Lock()
 	w := c.watched[typeURL]
 	skip := hash == w.nackedHash && w.nackedHash != 0 ||
-		(req != nil && !req.Forced && w.NonceSent != "" && hash == w.sentHash)
+		(req != nil && !req.Forced && !force && w.NonceSent != "" && hash == w.sentHash)
 	c.mu.Unlock()
 	if skip {
-		return nil
+		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
 	resp := &discoveryv3.DiscoveryResponse{
@@ -100,13 +106,13 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 		ControlPlane: &corev3.ControlPlane{Identifier: s.controlPlaneID()},
 	}
 	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return err
+		return false, err
 	}
 	c.mu.Lock()
 	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
 	c.mu.Unlock()
 	s.recordSent(typeURL, req)
-	return nil
+	return true, nil
 }
 
 func (s *Server) recordSent(typeURL string, req *model.PushRequest) {
