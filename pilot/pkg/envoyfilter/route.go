@@ -44,6 +44,34 @@ func PatchRouteConfiguration(ps *Patches, ctx Context, rc *routev3.RouteConfigur
 	return rc
 }
 
+// RoutePatchesSpareVirtualHosts reports whether the patches of ps for context ctx leave
+// the virtual hosts of the route configuration called name alone: no VIRTUAL_HOST or
+// HTTP_ROUTE patch applies to it, and the ROUTE_CONFIGURATION merges that do set no
+// virtual hosts. PatchRouteConfiguration then gives the same result applied to the
+// configuration without its virtual hosts, which are put back afterwards.
+func RoutePatchesSpareVirtualHosts(ps *Patches, ctx Context, name string) bool {
+	if ps == nil {
+		return true
+	}
+	rc := &routev3.RouteConfiguration{Name: name}
+	rp := &routePatches{ctx: ctx}
+	for _, applyTo := range []ApplyTo{networkingv1alpha3.EnvoyFilter_VIRTUAL_HOST, networkingv1alpha3.EnvoyFilter_HTTP_ROUTE} {
+		for _, p := range ps.scoped(applyTo, ctx) {
+			if rp.configMatches(rc, p) {
+				return false
+			}
+		}
+	}
+	for _, p := range ps.scoped(networkingv1alpha3.EnvoyFilter_ROUTE_CONFIGURATION, ctx) {
+		if isMerge(p.Operation) && rp.configMatches(rc, p) {
+			if v, _ := p.Value.(*routev3.RouteConfiguration); len(v.GetVirtualHosts()) > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (rp *routePatches) touches(rc *routev3.RouteConfiguration) bool {
 	for _, ps := range [][]*Patch{rp.config, rp.virtualHost, rp.route} {
 		for _, p := range ps {

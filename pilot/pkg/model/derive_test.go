@@ -18,6 +18,8 @@ import (
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/cluster"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/listener"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
@@ -50,7 +52,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			prevOut, prevProxy := renderProxy(t, pc, l.Spec)
 			removed := map[config.Key]*config.Config{}
 			// One cluster cache lives through the whole sequence, as in the server.
-			cache := cluster.NewCache()
+			cache, routes := cluster.NewCache(), route.NewCache()
 			for step := 0; step < 60; step++ {
 				key, what := mutate(rng, store, objects, removed, step)
 				// The previous context's SidecarScopes were computed by the last render:
@@ -84,6 +86,9 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 					}
 				}
 				if err := cachedClustersDiffer(cache, pc, p); err != nil {
+					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
+				}
+				if err := cachedRoutesDiffer(routes, pc, p); err != nil {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				prevOut, prevProxy = got, p
@@ -227,6 +232,34 @@ func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.
 		}
 		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
 			return fmt.Errorf("cached cluster %d (%s) differs from a fresh build of %s", i, got[i].Name, w.GetName())
+		}
+	}
+	return nil
+}
+
+// cachedRoutesDiffer compares the proxy's route configurations assembled by the cache with
+// the ones built afresh, encoding by encoding, for every route name its listeners use.
+func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Proxy) error {
+	names := generate.RouteNames(listener.BuildListeners(pc, p))
+	want := route.BuildRoutes(pc, p, names)
+	got := cache.Build(pc, p, names)
+	if len(got) != len(want) {
+		return fmt.Errorf("route cache gave %d configurations, a fresh build %d", len(got), len(want))
+	}
+	for i, w := range want {
+		wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(w)
+		if err != nil {
+			return err
+		}
+		gb := got[i].Any.GetValue()
+		if got[i].Any == nil {
+			gb, err = proto.MarshalOptions{Deterministic: true}.Marshal(got[i].Config)
+			if err != nil {
+				return err
+			}
+		}
+		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
+			return fmt.Errorf("route configuration %s from the cache differs from a fresh build", w.GetName())
 		}
 	}
 	return nil

@@ -14,9 +14,10 @@ import (
 
 // Generators returns the ADS server's generators for clusters, listeners, routes and
 // endpoints, choosing the Envoy or the proxyless gRPC flavour by proxy. Envoy outbound
-// clusters are shared between proxies through one cluster.Cache.
+// clusters and virtual host routes are shared between proxies through one cluster.Cache
+// and one route.Cache.
 func Generators() map[string]xds.Generator {
-	cache := cluster.NewCache()
+	cache, routeCache := cluster.NewCache(), route.NewCache()
 	return map[string]xds.Generator{
 		xds.ClusterType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
 			if p.IsProxylessGRPC() {
@@ -25,7 +26,12 @@ func Generators() map[string]xds.Generator {
 			return filter(clusterResources(cache.Build(pc, p)), names), nil
 		}),
 		xds.ListenerType: xds.GeneratorFunc(listeners),
-		xds.RouteType:    xds.GeneratorFunc(routes),
+		xds.RouteType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+			if p.IsProxylessGRPC() {
+				return named(grpcgen.BuildRoutes(pc, p, names)), nil
+			}
+			return routeResources(routeCache.Build(pc, p, names)), nil
+		}),
 		xds.EndpointType: xds.GeneratorFunc(endpoints),
 	}
 }
@@ -49,11 +55,16 @@ func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.P
 	return filter(named(listener.BuildListeners(pc, p)), names), nil
 }
 
-func routes(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
-	if p.IsProxylessGRPC() {
-		return named(grpcgen.BuildRoutes(pc, p, names)), nil
+// routeResources converts built route configurations, encoded or not.
+func routeResources(rs []route.Resource) []xds.Resource {
+	out := make([]xds.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = xds.Resource{Name: r.Name, Any: r.Any, Hash: r.Hash}
+		if r.Any == nil {
+			out[i].Message = r.Config
+		}
 	}
-	return named(route.BuildRoutes(pc, p, names)), nil
+	return out
 }
 
 func endpoints(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {

@@ -46,27 +46,32 @@ func BuildRoutes(pc *model.PushContext, p *model.Proxy, names []string) []*route
 	patches := pc.EnvoyFilters(p)
 	out := make([]*routev3.RouteConfiguration, 0, len(names))
 	for _, name := range names {
-		rc := envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, buildSidecarRouteConfig(pc, p, name))
+		rc := envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, buildSidecarRouteConfig(pc, p, name, freshRoutes{}))
 		if rc == nil {
-			rc = &routev3.RouteConfiguration{
-				Name:             name,
-				VirtualHosts:     []*routev3.VirtualHost{},
-				ValidateClusters: wrapperspb.Bool(false),
-			}
+			rc = emptyRouteConfig(name)
 		}
 		out = append(out, rc)
 	}
 	return out
 }
 
-// buildSidecarRouteConfig builds the outbound route configuration called name, or nil if
-// the name names nothing.
-func buildSidecarRouteConfig(pc *model.PushContext, p *model.Proxy, name string) *routev3.RouteConfiguration {
+// emptyRouteConfig is what istiod answers for a route name it cannot build.
+func emptyRouteConfig(name string) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name:             name,
+		VirtualHosts:     []*routev3.VirtualHost{},
+		ValidateClusters: wrapperspb.Bool(false),
+	}
+}
+
+// buildSidecarRouteConfig builds the outbound route configuration called name, with the
+// routes from src, or nil if the name names nothing.
+func buildSidecarRouteConfig(pc *model.PushContext, p *model.Proxy, name string, src routeSource) *routev3.RouteConfiguration {
 	port, sniffed, ok := parseRouteName(name)
 	if !ok {
 		return nil
 	}
-	vhosts := BuildOutboundVirtualHosts(pc, p, name, port)
+	vhosts := outboundVirtualHosts(pc, p, name, port, src)
 	if sniffed {
 		vhosts = virtualHostsForSniffedPort(vhosts, name)
 	}

@@ -33,6 +33,11 @@ type vhostGroup struct {
 // name; services without one get a default route. Duplicate virtual host names and
 // domains keep their first occurrence.
 func BuildOutboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int) []*routev3.VirtualHost {
+	return outboundVirtualHosts(pc, p, routeName, port, freshRoutes{})
+}
+
+// outboundVirtualHosts is BuildOutboundVirtualHosts with the routes of each group from src.
+func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int, src routeSource) []*routev3.VirtualHost {
 	el := egressListenerForRDS(p.SidecarScope, port, routeName)
 	if el == nil {
 		return nil
@@ -48,8 +53,8 @@ func BuildOutboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName 
 		vses = slices.DeleteFunc(slices.Clone(vses), func(c *config.Config) bool { return !view.selects(c) })
 	}
 	owners := mostSpecificVirtualServices(el.VirtualServices, el.Services)
-	groups := virtualServiceGroups(pc, p, vses, view, owners, port)
-	groups = append(groups, serviceGroups(pc, p, view, groups)...)
+	groups := virtualServiceGroups(pc, p, vses, view, owners, port, src)
+	groups = append(groups, serviceGroups(pc, p, view, groups, src)...)
 	return buildVirtualHosts(p, groups, port, proxyHeadersFor(pc).includeAttemptCount)
 }
 
@@ -76,12 +81,16 @@ func egressListenerForRDS(sc *model.SidecarScope, port int, routeName string) *m
 type portServices struct {
 	byName map[host.Name]*model.Service
 	order  []host.Name
+	// port is the listener port (0: all); original are the services before narrowing.
+	port     int
+	original map[host.Name]*model.Service
 }
 
 func newPortServices(svcs []*model.Service, port int) *portServices {
-	ps := &portServices{byName: map[host.Name]*model.Service{}}
+	ps := &portServices{byName: make(map[host.Name]*model.Service, len(svcs)), port: port, original: make(map[host.Name]*model.Service, len(svcs))}
 	for _, s := range svcs {
 		h := host.Name(strings.ToLower(string(s.Hostname)))
+		orig := s
 		if port != 0 {
 			sp := s.Port(port)
 			if sp == nil {
@@ -96,6 +105,7 @@ func newPortServices(svcs []*model.Service, port int) *portServices {
 			ps.order = append(ps.order, h)
 		}
 		ps.byName[h] = s
+		ps.original[h] = orig
 	}
 	return ps
 }
@@ -162,7 +172,7 @@ func mostSpecificVirtualServices(vses []*config.Config, svcs []*model.Service) m
 // virtualServiceGroups translates each VirtualService for the listener port and groups
 // its routes with the services its hosts claim, per service port.
 func virtualServiceGroups(pc *model.PushContext, p *model.Proxy, vses []*config.Config, view *portServices,
-	owners map[host.Name]*config.Config, port int,
+	owners map[host.Name]*config.Config, port int, src routeSource,
 ) []vhostGroup {
 	opts := &Options{
 		Proxy:         p,
@@ -174,7 +184,7 @@ func virtualServiceGroups(pc *model.PushContext, p *model.Proxy, vses []*config.
 	}
 	var out []vhostGroup
 	for _, c := range vses {
-		routes := TranslateVirtualService(c, opts)
+		routes := src.virtualServiceRoutes(c, opts, view)
 		if len(routes) == 0 {
 			continue
 		}
@@ -242,7 +252,7 @@ func splitVirtualServiceHosts(c *config.Config, view *portServices, owners map[h
 // serviceGroups gives every HTTP port of the services no VirtualService claimed a
 // default route. Aliases (ExternalName services) get none of their own: their names are
 // domains of the service they resolve to.
-func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, claimed []vhostGroup) []vhostGroup {
+func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, claimed []vhostGroup, src routeSource) []vhostGroup {
 	taken := map[host.Name]bool{}
 	for _, g := range claimed {
 		for _, s := range g.services {
@@ -259,25 +269,49 @@ func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, cl
 			if !sp.Protocol.IsHTTPOrSniffed() {
 				continue
 			}
-			r := DefaultOutboundRoute(pc, s.Hostname, sp.Port)
-			if hp := hashPolicy(serviceHash(p, s, sp.Port)); hp != nil {
-				r.GetRoute().HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
-			}
-			out = append(out, vhostGroup{port: sp.Port, services: []*model.Service{s}, routes: []*routev3.Route{r}})
+			out = append(out, vhostGroup{port: sp.Port, services: []*model.Service{s}, routes: src.defaultRoutes(pc, p, s, sp.Port)})
 		}
 	}
 	return out
 }
 
+// routeSource gives the routes of a virtual host group: translated afresh, or shared
+// between proxies by a Cache.
+type routeSource interface {
+	virtualServiceRoutes(c *config.Config, opts *Options, view *portServices) []*routev3.Route
+	defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model.Service, port int) []*routev3.Route
+}
+
+// freshRoutes translates every group's routes.
+type freshRoutes struct{}
+
+func (freshRoutes) virtualServiceRoutes(c *config.Config, opts *Options, _ *portServices) []*routev3.Route {
+	return TranslateVirtualService(c, opts)
+}
+
+// defaultRoutes is the route of a service port no VirtualService claims, with the
+// consistent hash its DestinationRule asks for.
+func (freshRoutes) defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model.Service, port int) []*routev3.Route {
+	r := DefaultOutboundRoute(pc, s.Hostname, port)
+	if hp := hashPolicy(serviceHash(p, s, port)); hp != nil {
+		r.GetRoute().HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
+	}
+	return []*routev3.Route{r}
+}
+
 // buildVirtualHosts turns groups into virtual hosts for the listener port (every port
 // for 0), skipping duplicate names and domains.
 func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, listenerPort int, attemptCount bool) []*routev3.VirtualHost {
+	n := 0
+	for _, g := range groups {
+		n += len(g.services) + len(g.vsHosts)
+	}
 	b := &vhostBuilder{
 		proxy:        p,
 		listenerPort: listenerPort,
-		names:        map[string]bool{},
-		domains:      map[string]bool{},
-		knownFQDN:    map[string]bool{},
+		names:        make(map[string]bool, n),
+		domains:      make(map[string]bool, 5*n),
+		knownFQDN:    make(map[string]bool, 2*n),
 		attemptCount: attemptCount,
 	}
 	for _, g := range groups {

@@ -1,0 +1,123 @@
+package route_test
+
+import (
+	"bytes"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+func httpService(ns, name, ip string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.Service, Namespace: ns, Name: name}, Spec: &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+	}}
+}
+
+// hashRule asks for consistent hashing on a header: the routes to the host change.
+func hashRule(ns, name, h, header string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: ns, Name: name},
+		Spec: &networkingv1alpha3.DestinationRule{Host: h, TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
+			LoadBalancer: &networkingv1alpha3.LoadBalancerSettings{LbPolicy: &networkingv1alpha3.LoadBalancerSettings_ConsistentHash{
+				ConsistentHash: &networkingv1alpha3.LoadBalancerSettings_ConsistentHashLB{
+					HashKey: &networkingv1alpha3.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName{HttpHeaderName: header},
+				},
+			}},
+		}}}
+}
+
+// splitVS sends web's traffic to api, with a canary route for the workloads labelled
+// track=canary.
+func splitVS() *config.Config {
+	dest := func(h string) []*networkingv1alpha3.HTTPRouteDestination {
+		return []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: h}}}
+	}
+	return &config.Config{Meta: config.Meta{Kind: schema.VirtualService, Namespace: "team-a", Name: "web"},
+		Spec: &networkingv1alpha3.VirtualService{Hosts: []string{"web.team-a.svc.cluster.local"}, Http: []*networkingv1alpha3.HTTPRoute{
+			{Match: []*networkingv1alpha3.HTTPMatchRequest{{SourceLabels: map[string]string{"track": "canary"}}}, Route: dest("api.team-b.svc.cluster.local")},
+			{Route: dest("web.team-a.svc.cluster.local")},
+		}}}
+}
+
+func sidecar(t *testing.T, pc *model.PushContext, ns, ip string, labels map[string]string) *model.Proxy {
+	t.Helper()
+	p, err := model.ParseServiceNode("sidecar~"+ip+"~app."+ns+"~"+ns+".svc.cluster.local", &model.NodeMetadata{Namespace: ns, Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.InitProxy(p)
+	return p
+}
+
+// sameAsFresh checks the cache's encodings against fresh builds and returns them.
+func sameAsFresh(t *testing.T, c *route.Cache, pc *model.PushContext, p *model.Proxy) [][]byte {
+	t.Helper()
+	names := []string{"8080"}
+	want := route.BuildRoutes(pc, p, names)
+	got := c.Build(pc, p, names)
+	var out [][]byte
+	for i, w := range want {
+		wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(w)
+		if got[i].Any == nil || !bytes.Equal(got[i].Any.GetValue(), wb) {
+			t.Fatalf("route configuration %s: the cache's encoding differs from a fresh build's", w.GetName())
+		}
+		out = append(out, wb)
+	}
+	return out
+}
+
+// TestCacheFollowsWhatRoutesRead changes, one at a time, what cached routes read - a
+// destination's DestinationRule, the default route's, the proxy's labels under a
+// sourceLabels match - and checks the cache against fresh builds after each, and that
+// proxies alike share the cached routes.
+func TestCacheFollowsWhatRoutesRead(t *testing.T) {
+	store := model.NewStore()
+	store.Set(httpService("team-a", "web", "10.96.0.1"))
+	store.Set(httpService("team-b", "api", "10.96.0.2"))
+	store.Set(splitVS())
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	c := route.NewCache()
+
+	plain := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.1", map[string]string{"app": "x"}))
+	n := c.Len()
+	sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
+	if c.Len() != n {
+		t.Errorf("a second proxy alike added %d route groups, want them shared", c.Len()-n)
+	}
+	// Elsewhere with other labels: only the VirtualService matching on labels is its own.
+	sameAsFresh(t, c, pc, sidecar(t, pc, "team-d", "10.0.0.4", map[string]string{"app": "y"}))
+	if c.Len() != n+1 {
+		t.Errorf("a proxy with other labels added %d route groups, want 1 (the sourceLabels VirtualService)", c.Len()-n)
+	}
+	canary := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.3", map[string]string{"track": "canary"}))
+	if bytes.Equal(plain[0], canary[0]) {
+		t.Fatal("the sourceLabels match did not change the canary's routes: the test proves nothing")
+	}
+
+	// The destination's rule changes, then the default route's.
+	for i, h := range []string{"api.team-b.svc.cluster.local", "web.team-a.svc.cluster.local"} {
+		for _, header := range []string{"x-user", "x-session"} {
+			r := hashRule("team-b", "hash", h, header)
+			if i == 1 {
+				r.Namespace = "team-a"
+			}
+			store.Set(r)
+			pc = pc.Derive(store, map[config.Key]struct{}{r.Key(): {}})
+			before := append(canary, plain...)
+			canary = sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.3", map[string]string{"track": "canary"}))
+			plain = sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.1", map[string]string{"app": "x"}))
+			if bytes.Equal(bytes.Join(before, nil), bytes.Join(append(canary, plain...), nil)) {
+				t.Fatalf("%s hashed on %s: routes unchanged, the test proves nothing", h, header)
+			}
+		}
+	}
+}
