@@ -384,3 +384,27 @@ func (pc *PushContext) EndpointHosts() (hosts map[host.Name]bool, endpointsOnly 
 	}
 	return ch.endpointHosts, endpointsOnly
 }
+
+// DestinationRuleHosts returns, when every change behind this context is a
+// DestinationRule (and none of their hosts, before or after, is a wildcard), the hosts of
+// the changed rules: a cluster's endpoints read only its own service's rule, so only
+// those hosts' endpoints can have changed. ok is false otherwise.
+func (pc *PushContext) DestinationRuleHosts() (hosts map[host.Name]bool, ok bool) {
+	ch := pc.changes
+	if ch == nil || ch.all || len(ch.keys) == 0 {
+		return nil, false
+	}
+	for k := range ch.keys {
+		if k.Kind != schema.DestinationRule {
+			return nil, false
+		}
+	}
+	hosts = make(map[host.Name]bool, len(ch.destinationRuleHosts))
+	for _, h := range ch.destinationRuleHosts {
+		if h.IsWildcard() {
+			return nil, false
+		}
+		hosts[h] = true
+	}
+	return hosts, true
+}

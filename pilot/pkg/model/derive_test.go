@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
@@ -17,10 +19,12 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/cluster"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/endpoint"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/generate"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/listener"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
 	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
 
@@ -57,6 +61,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				key, what := mutate(rng, store, objects, removed, step)
 				// The previous context's SidecarScopes were computed by the last render:
 				// the derived one carries those the change cannot alter.
+				prevPC := pc
 				pc = pc.Derive(store, map[config.Key]struct{}{key: {}})
 				full := model.NewPushContext(store, pc.Mesh, pc.Options)
 				want := render(t, full, l.Spec)
@@ -83,6 +88,11 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 						if !bytes.Equal(prevOut.noEndpoints, got.noEndpoints) {
 							t.Fatalf("step %d (%s %s): an endpoint push (%v) but more than endpoints changed", step, what, key, hosts)
 						}
+					}
+				}
+				if hosts, ok := pc.DestinationRuleHosts(); ok {
+					if err := endpointsOutsideDiffer(prevPC, prevProxy, pc, p, hosts); err != nil {
+						t.Fatalf("step %d (%s %s): a DestinationRule push limited to %v: %v", step, what, key, hosts, err)
 					}
 				}
 				if err := cachedClustersDiffer(cache, pc, p); err != nil {
@@ -232,6 +242,30 @@ func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.
 		}
 		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
 			return fmt.Errorf("cached cluster %d (%s) differs from a fresh build of %s", i, got[i].Name, w.GetName())
+		}
+	}
+	return nil
+}
+
+// endpointsOutsideDiffer compares the endpoints of every cluster outside hosts before and
+// after a change: a push limited to hosts must not leave any of them stale.
+func endpointsOutsideDiffer(prevPC *model.PushContext, prev *model.Proxy, pc *model.PushContext, p *model.Proxy, hosts map[host.Name]bool) error {
+	var names []string
+	for _, cs := range [][]*clusterv3.Cluster{cluster.BuildClusters(prevPC, prev), cluster.BuildClusters(pc, p)} {
+		for _, c := range cs {
+			if i := strings.LastIndexByte(c.GetName(), '|'); i >= 0 && !hosts[host.Name(c.GetName()[i+1:])] {
+				names = append(names, c.GetName())
+			}
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	before, after := endpoint.BuildEndpoints(prevPC, prev, names), endpoint.BuildEndpoints(pc, p, names)
+	for i := range names {
+		a, _ := proto.MarshalOptions{Deterministic: true}.Marshal(before[i])
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(after[i])
+		if !bytes.Equal(a, b) {
+			return fmt.Errorf("the endpoints of %s changed", names[i])
 		}
 	}
 	return nil

@@ -43,8 +43,10 @@ type PushRequest struct {
 	Push *PushContext
 	// Forced requests are pushed even if nothing looks changed (debug, reconnects).
 	Forced bool
-	// EndpointHosts, on a non-full request, are the hostnames whose endpoints changed:
-	// only their clusters' endpoints are regenerated and sent. Nil means all.
+	// EndpointHosts are the hostnames whose endpoints may have changed: only their
+	// clusters' endpoints are regenerated and sent. Nil means all. Endpoint pushes set it
+	// to the hosts whose endpoints changed, full pushes caused by DestinationRules alone to
+	// the rules' hosts (a cluster's endpoints read only its own service's rule).
 	EndpointHosts map[host.Name]bool
 }
 
@@ -66,7 +68,7 @@ func (r *PushRequest) Merge(o *PushRequest) *PushRequest {
 	if out.Push == nil {
 		out.Push = r.Push
 	}
-	if !out.Full && r.EndpointHosts != nil && o.EndpointHosts != nil {
+	if r.EndpointHosts != nil && o.EndpointHosts != nil {
 		out.EndpointHosts = make(map[host.Name]bool, len(r.EndpointHosts)+len(o.EndpointHosts))
 		maps.Copy(out.EndpointHosts, r.EndpointHosts)
 		maps.Copy(out.EndpointHosts, o.EndpointHosts)

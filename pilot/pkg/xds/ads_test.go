@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/xds/debounce"
@@ -167,8 +168,11 @@ func (e *env) push(keys ...config.Key) {
 		e.pushes++
 		h := fmt.Sprintf("h%d.example.com", e.pushes)
 		var spec any = &networkingv1alpha3.VirtualService{Hosts: []string{h}}
-		if k.Kind == schema.DestinationRule {
+		switch k.Kind {
+		case schema.DestinationRule:
 			spec = &networkingv1alpha3.DestinationRule{Host: h}
+		case schema.PeerAuthentication:
+			spec = &securityv1beta1.PeerAuthentication{}
 		}
 		e.store.Set(&config.Config{Meta: config.Meta{Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}, Spec: spec})
 		r.ConfigsUpdated[k] = struct{}{}
@@ -192,6 +196,7 @@ func (e *env) connection() *Connection {
 var (
 	vsKey = config.Key{Kind: schema.VirtualService, Namespace: "default", Name: "vs"}
 	drKey = config.Key{Kind: schema.DestinationRule, Namespace: "default", Name: "dr"}
+	paKey = config.Key{Kind: schema.PeerAuthentication, Namespace: "default", Name: "pa"}
 )
 
 func TestSotWFirstRequestAnsweredAndACKRecorded(t *testing.T) {
@@ -254,7 +259,7 @@ func TestSotWStaleNonceIgnoredAndSubscriptionChangesAnswered(t *testing.T) {
 		t.Fatalf("resources = %d, want only the subscribed one", len(first.Resources))
 	}
 	e.gen.set("a", 3*time.Second)
-	e.push(drKey)
+	e.push(paKey) // not a DestinationRule: its push would name only its host's endpoints
 	second := recv(t, rs)
 	// An ACK of the superseded response is stale: ignored, the state stays unsynced.
 	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResponseNonce: first.Nonce, ResourceNames: []string{"a"}})
@@ -382,10 +387,10 @@ func TestClusterChangeIsFollowedByEndpoints(t *testing.T) {
 			resp := recv(t, rs)
 			_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, ResourceNames: ns, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
 		}
-		e.push(drKey) // nothing changed
+		e.push(paKey) // nothing changed
 		noResponse(t, rs)
 		e.gen.set("a", 3*time.Second) // the cluster changes, its endpoints do not
-		e.push(drKey)
+		e.push(paKey)
 		for _, want := range []string{ClusterType, EndpointType} {
 			if got := recv(t, rs); got.TypeUrl != want {
 				t.Fatalf("got %s, want %s", got.TypeUrl, want)
@@ -410,7 +415,7 @@ func TestClusterChangeIsFollowedByEndpoints(t *testing.T) {
 			_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: resp.Nonce})
 		}
 		e.gen.set("a", 3*time.Second)
-		e.push(drKey)
+		e.push(paKey)
 		if got := recv(t, rs); got.TypeUrl != ClusterType || len(got.Resources) != 1 {
 			t.Fatalf("got %s with %d resources, want the changed cluster", got.TypeUrl, len(got.Resources))
 		}
@@ -418,4 +423,31 @@ func TestClusterChangeIsFollowedByEndpoints(t *testing.T) {
 			t.Fatalf("got %s with %d resources, want the endpoints again", got.TypeUrl, len(got.Resources))
 		}
 	})
+}
+
+// TestDestinationRulePushSendsItsHostsEndpoints: a push caused by DestinationRules alone
+// regenerates and sends the endpoints of the rules' hosts only (a cluster's endpoints
+// read only its own service's rule); other changed endpoints wait for their own push.
+func TestDestinationRulePushSendsItsHostsEndpoints(t *testing.T) {
+	e := newEnv(t, nil)
+	ruled, other := "outbound|80||h1.example.com", "outbound|80||other.example.com" // e.push names its first rule's host h1
+	eds := &fakeClusters{clusters: map[string]time.Duration{ruled: time.Second, other: time.Second}}
+	e.server.generators[EndpointType] = eds
+	st := e.sotw(t.Context())
+	rs := responses(st.Recv)
+	names := []string{ruled, other}
+	_ = st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: EndpointType, ResourceNames: names})
+	resp := recv(t, rs)
+	_ = st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, ResourceNames: names, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+	eds.set(ruled, 2*time.Second)
+	eds.set(other, 2*time.Second)
+	e.push(drKey)
+	got := recv(t, rs)
+	if got.TypeUrl != EndpointType || len(got.Resources) != 1 {
+		t.Fatalf("got %s with %d resources, want the ruled host's endpoints alone", got.TypeUrl, len(got.Resources))
+	}
+	cla := &clusterv3.Cluster{} // the fake generator serves clusters as endpoints
+	if err := got.Resources[0].UnmarshalTo(cla); err != nil || cla.GetName() != ruled {
+		t.Fatalf("sent %s (%v), want %s", cla.GetName(), err, ruled)
+	}
 }

@@ -130,8 +130,8 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		}
 	}
 	var removed []string
-	// An endpoint push names only the changed clusters: absent names are not removals.
-	partial := req != nil && !req.Full && req.EndpointHosts != nil && typeURL == EndpointType
+	// A push naming hosts sends only their clusters: absent names are not removals.
+	partial := req != nil && req.EndpointHosts != nil && typeURL == EndpointType
 	for name := range w.sent {
 		if !present[name] && !partial {
 			removed = append(removed, name)

@@ -150,7 +150,7 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 	var names []string
 	if w != nil && !w.Wildcard {
 		names = w.Names
-		if typeURL == EndpointType && req != nil && !req.Full && req.EndpointHosts != nil {
+		if typeURL == EndpointType && req != nil && req.EndpointHosts != nil {
 			names = endpointSubset(names, req.EndpointHosts)
 			if len(names) == 0 {
 				return nil, errNothingToSend

@@ -184,6 +184,9 @@ func (s *Server) debouncedPush(req *model.PushRequest, events int) {
 			req.EndpointHosts = hosts
 		}
 	}
+	if hosts, ok := req.Push.DestinationRuleHosts(); ok && req.Full && !req.Forced {
+		req.EndpointHosts = hosts
+	}
 	var full *model.PushRequest // req as a full push, for proxies whose own config changed
 	queued := 0
 	for _, c := range s.Connections() {
