@@ -1,12 +1,11 @@
 package xds
 
 import (
-	"hash/fnv"
-
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // Type URLs served.
@@ -49,7 +48,7 @@ func ShortName(typeURL string) string {
 
 // Resource is one generated resource: a message, or a ready-made Any (istiod's debug
 // type, whose payload is not a proto, and resources a generator keeps encoded), with
-// Hash the FNV-1a hash of Any.Value when the generator has it (0: computed here).
+// Hash the protoconv.Hash of Any.Value when the generator has it (0: computed here).
 type Resource struct {
 	Name    string
 	Message proto.Message
@@ -92,9 +91,7 @@ func encode(rs []Resource) ([]encoded, error) {
 		}
 		sum := r.Hash
 		if sum == 0 || r.Any == nil {
-			h := fnv.New64a()
-			_, _ = h.Write(a.Value)
-			sum = h.Sum64()
+			sum = protoconv.Hash(a.Value)
 		}
 		out = append(out, encoded{name: r.Name, any: a, hash: sum})
 	}
@@ -105,9 +102,7 @@ func encode(rs []Resource) ([]encoded, error) {
 func setHash(es []encoded) uint64 {
 	var sum uint64
 	for _, e := range es {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(e.name))
-		sum += h.Sum64() ^ e.hash
+		sum += protoconv.Hash([]byte(e.name)) ^ e.hash
 	}
 	return sum + uint64(len(es))
 }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"hash/fnv"
 	"slices"
 	"sync"
 
@@ -183,12 +182,10 @@ func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) Resource {
 	return r
 }
 
-// encode returns c encoded deterministically, with the FNV-1a hash of the encoding.
+// encode returns c encoded deterministically, with the hash of the encoding.
 func encode(c *clusterv3.Cluster) Resource {
 	a := protoconv.MessageToAny(c)
-	h := fnv.New64a()
-	_, _ = h.Write(a.GetValue())
-	return Resource{Name: c.GetName(), Any: a, Hash: h.Sum64()}
+	return Resource{Name: c.GetName(), Any: a, Hash: protoconv.Hash(a.GetValue())}
 }
 
 // decode returns a copy of an encoded cluster, for patching.

@@ -3,6 +3,7 @@
 package protoconv
 
 import (
+	"github.com/cespare/xxhash/v2"
 	udpav1 "github.com/cncf/xds/go/udpa/type/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -30,3 +31,9 @@ func TypedStruct(typeURL string, value map[string]any) *anypb.Any {
 	}
 	return MessageToAny(&udpav1.TypedStruct{TypeUrl: typeURL, Value: v})
 }
+
+// Hash returns the hash of an encoded resource (xxHash64), by which pushes tell what
+// changed. Every generator and the ADS server use it, so a resource hashes alike whichever
+// path encoded it; it is stable across processes, so Delta resource versions survive a
+// restart or a move to another replica.
+func Hash(b []byte) uint64 { return xxhash.Sum64(b) }

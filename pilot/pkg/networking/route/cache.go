@@ -1,7 +1,6 @@
 package route
 
 import (
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 )
@@ -122,12 +122,10 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []R
 			out = append(out, Resource{Name: name, Config: rc})
 			continue
 		}
-		h := fnv.New64a()
-		_, _ = h.Write(b)
 		out = append(out, Resource{
 			Name: name,
 			Any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(rc.ProtoReflect().Descriptor().FullName()), Value: b},
-			Hash: h.Sum64(),
+			Hash: protoconv.Hash(b),
 		})
 	}
 	return out
@@ -287,38 +285,50 @@ func spliceRouteConfig(rc *routev3.RouteConfiguration, vhosts []*routev3.Virtual
 		return nil, err
 	}
 	head, tail := splitFields(shell, 2) // virtual_hosts = 2
-	out := append(make([]byte, 0, len(shell)+len(vhosts)*256), head...)
-	for _, vh := range vhosts {
-		b, err := encodeVirtualHost(vh, encoded)
-		if err != nil {
+	parts := make([][3][]byte, len(vhosts))
+	size := len(shell)
+	for i, vh := range vhosts {
+		var err error
+		if parts[i], err = encodeVirtualHost(vh, encoded); err != nil {
 			return nil, err
 		}
+		size += 1 + protowire.SizeVarint(uint64(partsLen(parts[i]))) + partsLen(parts[i])
+	}
+	out := append(make([]byte, 0, size), head...)
+	for _, ps := range parts {
 		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendBytes(out, b)
+		out = protowire.AppendVarint(out, uint64(partsLen(ps)))
+		for _, p := range ps {
+			out = append(out, p...)
+		}
 	}
 	return append(out, tail...), nil
 }
 
-// encodeVirtualHost encodes vh, splicing in its routes when they came encoded.
-func encodeVirtualHost(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) ([]byte, error) {
+func partsLen(ps [3][]byte) int {
+	return len(ps[0]) + len(ps[1]) + len(ps[2])
+}
+
+// encodeVirtualHost encodes vh, in pieces to be written one after the other: its fields
+// before routes, its routes (spliced in when they came encoded), the fields after.
+func encodeVirtualHost(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) ([3][]byte, error) {
 	var routes []byte
 	if len(vh.Routes) > 0 {
 		routes = encoded[vh.Routes[0]]
 	}
 	if routes == nil {
-		return proto.MarshalOptions{Deterministic: true}.Marshal(vh)
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
+		return [3][]byte{b}, err
 	}
 	rs := vh.Routes
 	vh.Routes = nil
 	shell, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
 	vh.Routes = rs
 	if err != nil {
-		return nil, err
+		return [3][]byte{}, err
 	}
 	head, tail := splitFields(shell, 3) // routes = 3
-	out := make([]byte, 0, len(shell)+len(routes))
-	out = append(append(append(out, head...), routes...), tail...)
-	return out, nil
+	return [3][]byte{head, routes, tail}, nil
 }
 
 // splitFields splits an encoding before its first field numbered above n.
