@@ -3,6 +3,7 @@ package model
 import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"sync"
 )
 
 // index names one of the PushContext's indexes, as a bit.
@@ -74,7 +75,26 @@ func (pc *PushContext) Derive(store *Store, changed map[config.Key]struct{}) *Pu
 // rebuild builds the selected indexes from store, in dependency order. The service index
 // is derived from its previous state for the changed keys when it has one.
 func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key]struct{}) {
-	root := pc.Mesh.GetRootNamespace()
+	// The workload and service indexes (the bulk of a full build) and the config indexes
+	// read nothing of each other: built side by side when both are needed.
+	var wg sync.WaitGroup
+	if which&(workloadsIndex|servicesIndex) != 0 && which&^(workloadsIndex|servicesIndex) != 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pc.rebuildServices(store, which, changed)
+		}()
+	} else {
+		pc.rebuildServices(store, which, changed)
+	}
+	pc.rebuildConfig(store, which, changed)
+	wg.Wait()
+	pc.Errors = append(append([]error(nil), pc.serviceErrors...), pc.virtualServiceErrors...)
+	pc.Errors = append(pc.Errors, pc.envoyFilters.errors...)
+}
+
+// rebuildServices rebuilds the workload and service indexes among which.
+func (pc *PushContext) rebuildServices(store *Store, which index, changed map[config.Key]struct{}) {
 	if which&workloadsIndex != 0 {
 		if pc.workloads != nil && len(changed) > 0 {
 			pc.workloads = pc.workloads.derive(store, changed)
@@ -91,6 +111,12 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 			pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, &pc.serviceErrors)
 		}
 	}
+}
+
+// rebuildConfig rebuilds the config indexes among which: VirtualServices,
+// DestinationRules, Sidecars, authentication policies and EnvoyFilters.
+func (pc *PushContext) rebuildConfig(store *Store, which index, changed map[config.Key]struct{}) {
+	root := pc.Mesh.GetRootNamespace()
 	if which&virtualServicesIndex != 0 {
 		pc.virtualServiceErrors = nil
 		var prev *virtualServiceIndex
@@ -119,6 +145,4 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 			pc.envoyFilters = buildEnvoyFilterIndex(store)
 		}
 	}
-	pc.Errors = append(append([]error(nil), pc.serviceErrors...), pc.virtualServiceErrors...)
-	pc.Errors = append(pc.Errors, pc.envoyFilters.errors...)
 }
