@@ -201,13 +201,18 @@ func decode(r Resource) *clusterv3.Cluster {
 // passthroughLB reports whether the rule asks for PASSTHROUGH load balancing, for the
 // service or any subset: the mTLS mode of such clusters reads the endpoints.
 func passthroughLB(dr *networkingv1alpha3.DestinationRule) bool {
-	if dr.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH {
+	if isPassthroughLB(dr.GetTrafficPolicy()) {
 		return true
 	}
 	for _, s := range dr.GetSubsets() {
-		if s.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH {
+		if isPassthroughLB(s.GetTrafficPolicy()) {
 			return true
 		}
 	}
 	return false
+}
+
+// isPassthroughLB reports whether a traffic policy's load balancer is PASSTHROUGH.
+func isPassthroughLB(tp *networkingv1alpha3.TrafficPolicy) bool {
+	return tp.GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH
 }

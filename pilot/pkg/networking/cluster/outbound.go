@@ -63,7 +63,7 @@ func (b *builder) outboundClusters(o *outbound) []*clusterv3.Cluster {
 	svc, port := o.svc, o.port
 	dr := o.rule.Spec()
 	policy, _ := model.PortTrafficPolicy(dr.GetTrafficPolicy(), port.Port)
-	passthroughLB := dr.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH
+	passthroughLB := isPassthroughLB(dr.GetTrafficPolicy())
 	d := b.outboundDraft(o, "", b.discoveryType(svc))
 	if d == nil {
 		return nil
@@ -90,7 +90,7 @@ func (b *builder) outboundClusters(o *outbound) []*clusterv3.Cluster {
 // subsetCluster builds the cluster of one DestinationRule subset; it inherits the default
 // cluster's discovery type unless the subset asks for PASSTHROUGH load balancing.
 func (b *builder) subsetCluster(o *outbound, s *networkingv1alpha3.Subset, typ clusterv3.Cluster_DiscoveryType) *clusterv3.Cluster {
-	passthroughLB := s.GetTrafficPolicy().GetLoadBalancer().GetSimple() == networkingv1alpha3.LoadBalancerSettings_PASSTHROUGH
+	passthroughLB := isPassthroughLB(s.GetTrafficPolicy())
 	if passthroughLB {
 		typ = clusterv3.Cluster_ORIGINAL_DST
 	}
