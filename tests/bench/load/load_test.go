@@ -73,6 +73,9 @@ func TestIstiodConverges(t *testing.T) {
 	}
 	cfg := serviceEntryConfig(false)
 	cfg.Server = ServerOptions{Mode: "istiod"}
+	// Under the load of a whole `make test` the oracle once closed a stream (EOF) before
+	// it synced; its clients re-open streams as Envoy does. Sextant's must never need to.
+	cfg.MaxReconnects = 3
 	r := checkRun(t, cfg)
 	for _, c := range r.Changes {
 		if len(c.Ingest) != c.Iterations {
@@ -92,8 +95,11 @@ func checkRun(t *testing.T, cfg Config) *Result {
 	out.WriteString("\n")
 	WriteChanges(&out, []*Result{r})
 	t.Logf("\n%s", out.String())
-	if r.Reconnects > 0 {
+	switch {
+	case r.Reconnects > 0 && cfg.Server.Mode != "istiod":
 		t.Errorf("%d reconnects: %v", r.Reconnects, r.StreamErrors)
+	case r.Reconnects > 0:
+		t.Logf("%d reconnects: %v", r.Reconnects, r.StreamErrors)
 	}
 	if r.Held[0] == 0 || r.Held[1] == 0 || r.Held[2] == 0 || r.Held[3] == 0 {
 		t.Errorf("clients hold %v (cds, eds, lds, rds): want every type", r.Held)
