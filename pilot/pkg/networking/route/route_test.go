@@ -1,6 +1,7 @@
 package route_test
 
 import (
+	"bytes"
 	"flag"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
@@ -44,21 +46,39 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			golden.Compare(t, "route", want, golden.JSON(t, got))
+			if !c.Proxy.IsProxylessGRPC() {
+				// The ADS server serves these through a route.Cache: the same bytes.
+				cached := route.NewCache().Build(c.Push, c.Proxy, names(want))
+				for i, rc := range got {
+					b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
+					gb := cached[i].Any.GetValue()
+					if cached[i].Any == nil {
+						gb, _ = proto.MarshalOptions{Deterministic: true}.Marshal(cached[i].Config)
+					}
+					if !bytes.Equal(gb, b) {
+						t.Errorf("route %s: the cache's encoding differs from the fresh build's", rc.GetName())
+					}
+				}
+			}
 		})
 	}
 }
 
-func build(pc *model.PushContext, p *model.Proxy, want map[string]any) []*routev3.RouteConfiguration {
-	var names []string
+func names(want map[string]any) []string {
+	var out []string
 	for n := range want {
-		names = append(names, n)
+		out = append(out, n)
 	}
-	sort.Strings(names)
+	sort.Strings(out)
+	return out
+}
+
+func build(pc *model.PushContext, p *model.Proxy, want map[string]any) []*routev3.RouteConfiguration {
 	if !p.IsProxylessGRPC() {
-		return route.BuildRoutes(pc, p, names)
+		return route.BuildRoutes(pc, p, names(want))
 	}
 	var out []*routev3.RouteConfiguration
-	for _, n := range names {
+	for _, n := range names(want) {
 		// outbound|port||hostname: the virtual host for hostname:port.
 		parts := strings.Split(n, "|")
 		port, _ := strconv.Atoi(parts[1])
