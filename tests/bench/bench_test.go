@@ -264,6 +264,19 @@ func BenchmarkGenerateIssueSidecar(b *testing.B) {
 	b.ReportMetric(float64(resources), "resources/op")
 }
 
+// sampleProxies returns one in twenty of the mesh's (namespace, Sidecar) proxies,
+// initialised against pc.
+func sampleProxies(b *testing.B, m *meshgen.Mesh, pc *model.PushContext) []*model.Proxy {
+	var out []*model.Proxy
+	for i, p := range scopeProxies(b, m) {
+		if i%20 == 0 {
+			pc.InitProxy(p)
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // BenchmarkIssueClusters measures what a push's CDS costs per proxy in the issue mesh,
 // encoded for the wire, over a sample of the mesh's (namespace, Sidecar) proxies: built
 // afresh for each proxy (fresh), drawn from a warm cluster.Cache shared by the proxies
@@ -273,13 +286,7 @@ func BenchmarkIssueClusters(b *testing.B) {
 	m := meshgen.Generate(issueSpec())
 	st := store(m)
 	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
-	var proxies []*model.Proxy
-	for i, p := range scopeProxies(b, m) {
-		if i%20 == 0 {
-			pc.InitProxy(p)
-			proxies = append(proxies, p)
-		}
-	}
+	proxies := sampleProxies(b, m, pc)
 	perProxy := func(b *testing.B, clusters int) {
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(proxies)), "ms/proxy")
 		b.ReportMetric(float64(clusters)/float64(len(proxies)), "clusters/proxy")
@@ -359,11 +366,8 @@ func BenchmarkIssueRoutes(b *testing.B) {
 		names []string
 	}
 	var proxies []proxyRoutes
-	for i, p := range scopeProxies(b, m) {
-		if i%20 == 0 {
-			pc.InitProxy(p)
-			proxies = append(proxies, proxyRoutes{p, generate.RouteNames(listener.BuildListeners(pc, p))})
-		}
+	for _, p := range sampleProxies(b, m, pc) {
+		proxies = append(proxies, proxyRoutes{p, generate.RouteNames(listener.BuildListeners(pc, p))})
 	}
 	perProxy := func(b *testing.B, vhosts int) {
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(proxies)), "ms/proxy")

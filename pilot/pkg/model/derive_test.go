@@ -26,6 +26,7 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/golden"
 )
 
 // TestDeriveEqualsFullBuild applies random sequences of deletes, re-adds and edits to the
@@ -223,26 +224,8 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 // cachedClustersDiffer compares the proxy's clusters drawn from the cache with the ones
 // built afresh, encoding by encoding.
 func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.Proxy) error {
-	want := cluster.BuildClusters(pc, p)
-	got := cache.Build(pc, p)
-	if len(got) != len(want) {
-		return fmt.Errorf("cache gave %d clusters, a fresh build %d", len(got), len(want))
-	}
-	for i, w := range want {
-		wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(w)
-		if err != nil {
-			return err
-		}
-		gb := got[i].Any.GetValue()
-		if got[i].Any == nil {
-			gb, err = proto.MarshalOptions{Deterministic: true}.Marshal(got[i].Cluster)
-			if err != nil {
-				return err
-			}
-		}
-		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
-			return fmt.Errorf("cached cluster %d (%s) differs from a fresh build of %s", i, got[i].Name, w.GetName())
-		}
+	if err := golden.SameEncodings(cache.Build(pc, p), cluster.BuildClusters(pc, p)); err != nil {
+		return fmt.Errorf("cluster cache: %w", err)
 	}
 	return nil
 }
@@ -275,26 +258,8 @@ func endpointsOutsideDiffer(prevPC *model.PushContext, prev *model.Proxy, pc *mo
 // the ones built afresh, encoding by encoding, for every route name its listeners use.
 func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Proxy) error {
 	names := generate.RouteNames(listener.BuildListeners(pc, p))
-	want := route.BuildRoutes(pc, p, names)
-	got := cache.Build(pc, p, names)
-	if len(got) != len(want) {
-		return fmt.Errorf("route cache gave %d configurations, a fresh build %d", len(got), len(want))
-	}
-	for i, w := range want {
-		wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(w)
-		if err != nil {
-			return err
-		}
-		gb := got[i].Any.GetValue()
-		if got[i].Any == nil {
-			gb, err = proto.MarshalOptions{Deterministic: true}.Marshal(got[i].Config)
-			if err != nil {
-				return err
-			}
-		}
-		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
-			return fmt.Errorf("route configuration %s from the cache differs from a fresh build", w.GetName())
-		}
+	if err := golden.SameEncodings(cache.Build(pc, p, names), route.BuildRoutes(pc, p, names)); err != nil {
+		return fmt.Errorf("route cache: %w", err)
 	}
 	return nil
 }

@@ -46,15 +46,9 @@ func ShortName(typeURL string) string {
 	return typeURL
 }
 
-// Resource is one generated resource: a message, or a ready-made Any (istiod's debug
-// type, whose payload is not a proto, and resources a generator keeps encoded), with
-// Hash the protoconv.Hash of Any.Value when the generator has it (0: computed here).
-type Resource struct {
-	Name    string
-	Message proto.Message
-	Any     *anypb.Any
-	Hash    uint64
-}
+// Resource is one generated resource (protoconv.Resource): a message, or a ready-made Any
+// with its hash.
+type Resource = protoconv.Resource
 
 // Generator produces one type of resource for a proxy. names are the names the proxy
 // subscribed to; nil means all (wildcard). Generators must be pure functions of their

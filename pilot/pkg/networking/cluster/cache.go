@@ -106,7 +106,7 @@ func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.
 			out = append(out, e.variant(i, pl))
 		default:
 			if cl := pl.Apply(decode(r)); cl != nil {
-				out = append(out, Resource{Name: cl.GetName(), Cluster: cl})
+				out = append(out, Resource{Name: cl.GetName(), Message: cl})
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/golden"
 )
 
 func kubeService(ns, name, ip string) *config.Config {
@@ -61,15 +62,11 @@ func sidecarIn(t *testing.T, pc *model.PushContext, ns, ip string, labels map[st
 func encodings(t *testing.T, c *cluster.Cache, pc *model.PushContext, p *model.Proxy) map[string]*anypb.Any {
 	t.Helper()
 	got := c.Build(pc, p)
-	want := cluster.BuildClusters(pc, p)
-	if len(got) != len(want) {
-		t.Fatalf("cache gave %d clusters, a fresh build %d", len(got), len(want))
+	if err := golden.SameEncodings(got, cluster.BuildClusters(pc, p)); err != nil {
+		t.Fatalf("cluster cache: %v", err)
 	}
 	out := map[string]*anypb.Any{}
-	for i, r := range got {
-		if r.Name != want[i].GetName() {
-			t.Fatalf("cluster %d is %s, a fresh build's %s", i, r.Name, want[i].GetName())
-		}
+	for _, r := range got {
 		out[r.Name] = r.Any
 	}
 	return out

@@ -2,10 +2,10 @@ package cluster
 
 import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
 
@@ -24,19 +24,14 @@ func BuildClusters(pc *model.PushContext, p *model.Proxy) []*clusterv3.Cluster {
 	rs := build(pc, p, nil)
 	out := make([]*clusterv3.Cluster, len(rs))
 	for i, r := range rs {
-		out[i] = r.Cluster
+		out[i] = r.Message.(*clusterv3.Cluster)
 	}
 	return out
 }
 
 // Resource is one built cluster: the message, or (when it came from a Cache) only its
 // deterministic encoding and the encoding's hash.
-type Resource struct {
-	Name    string
-	Cluster *clusterv3.Cluster
-	Any     *anypb.Any
-	Hash    uint64
-}
+type Resource = protoconv.Resource
 
 // build is BuildClusters drawing the outbound clusters from cache (nil: build them).
 func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
@@ -87,7 +82,7 @@ func patched(cp *envoyfilter.ClusterPatcher, cs ...*clusterv3.Cluster) []Resourc
 	out := make([]Resource, 0, len(cs))
 	for _, c := range cs {
 		if c = cp.Plan(c.GetName(), nil).Apply(c); c != nil {
-			out = append(out, Resource{Name: c.GetName(), Cluster: c})
+			out = append(out, Resource{Name: c.GetName(), Message: c})
 		}
 	}
 	return out
@@ -96,7 +91,7 @@ func patched(cp *envoyfilter.ClusterPatcher, cs ...*clusterv3.Cluster) []Resourc
 func resources(cs []*clusterv3.Cluster) []Resource {
 	out := make([]Resource, len(cs))
 	for i, c := range cs {
-		out[i] = Resource{Name: c.GetName(), Cluster: c}
+		out[i] = Resource{Name: c.GetName(), Message: c}
 	}
 	return out
 }

@@ -23,29 +23,17 @@ func Generators() map[string]xds.Generator {
 			if p.IsProxylessGRPC() {
 				return named(grpcgen.BuildClusters(pc, p, names)), nil
 			}
-			return filter(clusterResources(cache.Build(pc, p)), names), nil
+			return filter(cache.Build(pc, p), names), nil
 		}),
 		xds.ListenerType: xds.GeneratorFunc(listeners),
 		xds.RouteType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
 			if p.IsProxylessGRPC() {
 				return named(grpcgen.BuildRoutes(pc, p, names)), nil
 			}
-			return routeResources(routeCache.Build(pc, p, names)), nil
+			return routeCache.Build(pc, p, names), nil
 		}),
 		xds.EndpointType: xds.GeneratorFunc(endpoints),
 	}
-}
-
-// clusterResources converts built clusters, encoded or not.
-func clusterResources(rs []cluster.Resource) []xds.Resource {
-	out := make([]xds.Resource, len(rs))
-	for i, r := range rs {
-		out[i] = xds.Resource{Name: r.Name, Any: r.Any, Hash: r.Hash}
-		if r.Any == nil {
-			out[i].Message = r.Cluster
-		}
-	}
-	return out
 }
 
 func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
@@ -53,18 +41,6 @@ func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.P
 		return named(grpcgen.BuildListeners(pc, p, names)), nil
 	}
 	return filter(named(listener.BuildListeners(pc, p)), names), nil
-}
-
-// routeResources converts built route configurations, encoded or not.
-func routeResources(rs []route.Resource) []xds.Resource {
-	out := make([]xds.Resource, len(rs))
-	for i, r := range rs {
-		out[i] = xds.Resource{Name: r.Name, Any: r.Any, Hash: r.Hash}
-		if r.Any == nil {
-			out[i].Message = r.Config
-		}
-	}
-	return out
 }
 
 func endpoints(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {

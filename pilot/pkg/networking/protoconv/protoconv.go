@@ -37,3 +37,21 @@ func TypedStruct(typeURL string, value map[string]any) *anypb.Any {
 // path encoded it; it is stable across processes, so Delta resource versions survive a
 // restart or a move to another replica.
 func Hash(b []byte) uint64 { return xxhash.Sum64(b) }
+
+// Resource is one generated xDS resource: its message, or a ready-made Any (a resource a
+// generator keeps encoded, or istiod's debug payloads, which are not protos), with Hash
+// the Hash of Any.Value when the generator has it (0: computed when sent).
+type Resource struct {
+	Name    string
+	Message proto.Message
+	Any     *anypb.Any
+	Hash    uint64
+}
+
+// Encoding returns the resource's deterministic encoding.
+func (r Resource) Encoding() ([]byte, error) {
+	if r.Any != nil {
+		return r.Any.GetValue(), nil
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
+}

@@ -88,12 +88,7 @@ func NewCache() *Cache {
 
 // Resource is one built route configuration: its encoding, or (when an EnvoyFilter patch
 // rewrote its virtual hosts) the message.
-type Resource struct {
-	Name   string
-	Config *routev3.RouteConfiguration
-	Any    *anypb.Any
-	Hash   uint64
-}
+type Resource = protoconv.Resource
 
 // Build returns the route configurations BuildRoutes returns for the same arguments.
 func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []Resource {
@@ -109,7 +104,7 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []R
 			rc = emptyRouteConfig(name)
 		}
 		if !envoyfilter.RoutePatchesSpareVirtualHosts(patches, envoyfilter.SidecarOutbound, name) {
-			out = append(out, Resource{Name: name, Config: envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)})
+			out = append(out, Resource{Name: name, Message: envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)})
 			continue
 		}
 		vhosts := rc.VirtualHosts
@@ -119,7 +114,7 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []R
 		if err != nil {
 			// Only a message that cannot be encoded fails here; the encoder reports it.
 			rc.VirtualHosts = vhosts
-			out = append(out, Resource{Name: name, Config: rc})
+			out = append(out, Resource{Name: name, Message: rc})
 			continue
 		}
 		out = append(out, Resource{

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +13,7 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/golden"
 )
 
 func httpService(ns, name, ip string) *config.Config {
@@ -62,15 +62,14 @@ func sidecar(t *testing.T, pc *model.PushContext, ns, ip string, labels map[stri
 func sameAsFresh(t *testing.T, c *route.Cache, pc *model.PushContext, p *model.Proxy) [][]byte {
 	t.Helper()
 	names := []string{"8080"}
-	want := route.BuildRoutes(pc, p, names)
 	got := c.Build(pc, p, names)
+	if err := golden.SameEncodings(got, route.BuildRoutes(pc, p, names)); err != nil {
+		t.Fatalf("route cache: %v", err)
+	}
 	var out [][]byte
-	for i, w := range want {
-		wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(w)
-		if got[i].Any == nil || !bytes.Equal(got[i].Any.GetValue(), wb) {
-			t.Fatalf("route configuration %s: the cache's encoding differs from a fresh build's", w.GetName())
-		}
-		out = append(out, wb)
+	for _, r := range got {
+		b, _ := r.Encoding()
+		out = append(out, b)
 	}
 	return out
 }

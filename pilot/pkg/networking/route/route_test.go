@@ -1,7 +1,6 @@
 package route_test
 
 import (
-	"bytes"
 	"flag"
 	"path/filepath"
 	"sort"
@@ -11,7 +10,6 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
@@ -48,16 +46,8 @@ func TestGolden(t *testing.T) {
 			golden.Compare(t, "route", want, golden.JSON(t, got))
 			if !c.Proxy.IsProxylessGRPC() {
 				// The ADS server serves these through a route.Cache: the same bytes.
-				cached := route.NewCache().Build(c.Push, c.Proxy, names(want))
-				for i, rc := range got {
-					b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
-					gb := cached[i].Any.GetValue()
-					if cached[i].Any == nil {
-						gb, _ = proto.MarshalOptions{Deterministic: true}.Marshal(cached[i].Config)
-					}
-					if !bytes.Equal(gb, b) {
-						t.Errorf("route %s: the cache's encoding differs from the fresh build's", rc.GetName())
-					}
+				if err := golden.SameEncodings(route.NewCache().Build(c.Push, c.Proxy, names(want)), got); err != nil {
+					t.Errorf("route cache: %v", err)
 				}
 			}
 		})

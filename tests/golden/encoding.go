@@ -1,0 +1,39 @@
+package golden
+
+import (
+	"bytes"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
+)
+
+// NamedMessage is an xDS resource message with a name.
+type NamedMessage interface {
+	proto.Message
+	GetName() string
+}
+
+// SameEncodings reports the first difference between resources a generator served (as
+// messages or encodings, from a cache) and the messages built afresh: count, order, names
+// and deterministic encodings must all be equal.
+func SameEncodings[T NamedMessage](got []protoconv.Resource, want []T) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d resources, a fresh build has %d", len(got), len(want))
+	}
+	for i, w := range want {
+		wb, err := proto.MarshalOptions{Deterministic: true}.Marshal(w)
+		if err != nil {
+			return err
+		}
+		gb, err := got[i].Encoding()
+		if err != nil {
+			return err
+		}
+		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
+			return fmt.Errorf("resource %d (%s) differs from the fresh build of %s", i, got[i].Name, w.GetName())
+		}
+	}
+	return nil
+}
