@@ -277,6 +277,15 @@ func sampleProxies(b *testing.B, m *meshgen.Mesh, pc *model.PushContext) []*mode
 	return out
 }
 
+// reportPerProxy reports the time per proxy of a run over proxies, and count per proxy
+// under unit when count is known (positive).
+func reportPerProxy(b *testing.B, proxies, count int, unit string) {
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*proxies), "ms/proxy")
+	if count > 0 {
+		b.ReportMetric(float64(count)/float64(proxies), unit)
+	}
+}
+
 // BenchmarkIssueClusters measures what a push's CDS costs per proxy in the issue mesh,
 // encoded for the wire, over a sample of the mesh's (namespace, Sidecar) proxies: built
 // afresh for each proxy (fresh), drawn from a warm cluster.Cache shared by the proxies
@@ -287,10 +296,7 @@ func BenchmarkIssueClusters(b *testing.B) {
 	st := store(m)
 	pc := model.NewPushContext(st, mesh.Default(), model.DefaultOptions())
 	proxies := sampleProxies(b, m, pc)
-	perProxy := func(b *testing.B, clusters int) {
-		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(proxies)), "ms/proxy")
-		b.ReportMetric(float64(clusters)/float64(len(proxies)), "clusters/proxy")
-	}
+	perProxy := func(b *testing.B, clusters int) { reportPerProxy(b, len(proxies), clusters, "clusters/proxy") }
 	b.Run("fresh", func(b *testing.B) {
 		n := 0
 		for i := 0; i < b.N; i++ {
@@ -369,10 +375,7 @@ func BenchmarkIssueRoutes(b *testing.B) {
 	for _, p := range sampleProxies(b, m, pc) {
 		proxies = append(proxies, proxyRoutes{p, generate.RouteNames(listener.BuildListeners(pc, p))})
 	}
-	perProxy := func(b *testing.B, vhosts int) {
-		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(proxies)), "ms/proxy")
-		b.ReportMetric(float64(vhosts)/float64(len(proxies)), "vhosts/proxy")
-	}
+	perProxy := func(b *testing.B, vhosts int) { reportPerProxy(b, len(proxies), vhosts, "vhosts/proxy") }
 	b.Run("fresh", func(b *testing.B) {
 		n := 0
 		for i := 0; i < b.N; i++ {

@@ -92,10 +92,10 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 // reuse replaces each consolidated rule of idx by prev's at the same namespace, host and
 // position when both were merged from the same objects, in the same order, and none of
 // them changed: the content is then identical, and keeping the old pointer lets readers
-// that key on it (the cluster cache) tell the rule did not change. It returns idx.
-func (idx *destinationRuleIndex) reuse(prev *destinationRuleIndex, changed map[config.Key]struct{}) *destinationRuleIndex {
+// that key on it (the cluster cache) tell the rule did not change.
+func (idx *destinationRuleIndex) reuse(prev *destinationRuleIndex, changed map[config.Key]struct{}) {
 	if prev == nil {
-		return idx
+		return
 	}
 	for ns, hr := range idx.namespaceLocal {
 		hr.reuse(prev.namespaceLocal[ns], changed)
@@ -104,7 +104,6 @@ func (idx *destinationRuleIndex) reuse(prev *destinationRuleIndex, changed map[c
 		hr.reuse(prev.exported[ns], changed)
 	}
 	idx.rootLocal.reuse(prev.rootLocal, changed)
-	return idx
 }
 
 func (hr *hostRules) reuse(prev *hostRules, changed map[config.Key]struct{}) {

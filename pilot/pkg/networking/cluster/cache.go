@@ -81,13 +81,6 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy) []Resource {
 	return build(pc, p, c)
 }
 
-// Len returns the number of service ports cached, for metrics and tests.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // outbound returns the patched outbound clusters of one service port, from the cache when
 // they can be shared. A nil cache builds them.
 func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) []Resource {

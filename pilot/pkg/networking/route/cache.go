@@ -43,11 +43,11 @@ import (
 //
 // A Cache is safe for concurrent use.
 type Cache struct {
-	mu          sync.Mutex
-	vsRoutes    map[vsRoutesKey]*routesEntry
-	defaults    map[defaultRouteKey]*routesEntry
-	swept, used int
-	epoch       uint64
+	mu       sync.Mutex
+	vsRoutes map[vsRoutesKey]*routesEntry
+	defaults map[defaultRouteKey]*routesEntry
+	swept    int
+	epoch    uint64
 }
 
 type vsRoutesKey struct {
