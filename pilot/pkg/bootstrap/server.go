@@ -89,7 +89,7 @@ func New(args Args) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{args: args, logs: logs, log: logs.Scope("default"), store: model.NewStore(), mesh: meshConfig, addrs: map[string]string{}}
+	s := &Server{args: args, logs: logs, log: logs.Scope("default"), store: model.NewStoreFor(model.Options{DomainSuffix: args.Domain, ClusterID: args.ClusterID}, meshConfig.GetTrustDomain()), mesh: meshConfig, addrs: map[string]string{}}
 	f := args.Features
 	s.xds = xds.NewServer(s.store, meshConfig, generate.Generators(), xds.Options{
 		Debounce:          debounce.Options{After: f.DebounceAfter, Max: f.DebounceMax, EDSDebounce: f.EnableEDSDebounce},

@@ -119,11 +119,7 @@ func (pc *PushContext) rebuildConfig(store *Store, which index, changed map[conf
 	root := pc.Mesh.GetRootNamespace()
 	if which&virtualServicesIndex != 0 {
 		pc.virtualServiceErrors = nil
-		var prev *virtualServiceIndex
-		if len(changed) > 0 {
-			prev = pc.virtualServices
-		}
-		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors, prev)
+		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors)
 	}
 	if which&destinationRulesIndex != 0 {
 		prev := pc.destinationRules

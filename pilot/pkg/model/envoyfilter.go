@@ -19,10 +19,19 @@ type envoyFilterIndex struct {
 	errors []error
 }
 
+// compileEnvoyFilter is the EnvoyFilter compiler (see Store): patch values are decoded
+// into typed Envoy messages once, when the object is stored.
+func compileEnvoyFilter(c *config.Config, _ compileContext) any { return envoyfilter.Compile(c) }
+
+// compiledFilter returns the compiled form of EnvoyFilter c.
+func compiledFilter(store *Store, c *config.Config) *envoyfilter.Filter {
+	return store.compiledFor(c, store.ctx).(*envoyfilter.Filter)
+}
+
 func buildEnvoyFilterIndex(store *Store) *envoyFilterIndex {
 	idx := &envoyFilterIndex{byNamespace: map[string][]*envoyfilter.Filter{}}
 	for _, c := range store.List(schema.EnvoyFilter, "") {
-		idx.byNamespace[c.Namespace] = append(idx.byNamespace[c.Namespace], envoyfilter.Compile(c))
+		idx.byNamespace[c.Namespace] = append(idx.byNamespace[c.Namespace], compiledFilter(store, c))
 	}
 	for _, fs := range idx.byNamespace {
 		envoyfilter.SortFilters(fs)
@@ -55,7 +64,7 @@ func (idx *envoyFilterIndex) derive(store *Store, changed map[config.Key]struct{
 			if f := prev[c.Key()]; f != nil && f.Source() == c {
 				fs = append(fs, f)
 			} else {
-				fs = append(fs, envoyfilter.Compile(c))
+				fs = append(fs, compiledFilter(store, c))
 			}
 		}
 		if len(fs) == 0 {

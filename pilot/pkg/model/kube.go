@@ -39,13 +39,14 @@ type workloadIndex struct {
 }
 
 func buildWorkloadIndex(store *Store, _ Options) *workloadIndex {
+	pods := store.List(schema.Pod, "")
 	w := &workloadIndex{
-		podsByIP:   map[string]*corev1.Pod{},
-		podsByName: map[config.Key]*corev1.Pod{},
+		podsByIP:   make(map[string]*corev1.Pod, len(pods)),
+		podsByName: make(map[config.Key]*corev1.Pod, len(pods)),
 		nodes:      map[string]*corev1.Node{},
 		namespaces: map[string]*corev1.Namespace{},
 	}
-	for _, c := range store.List(schema.Pod, "") {
+	for _, c := range pods {
 		w.addPod(c.Key(), c.Spec.(*corev1.Pod))
 	}
 	for _, c := range store.List(schema.Node, "") {

@@ -3,6 +3,7 @@ package model
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -78,13 +79,33 @@ type endpointIndex struct {
 }
 
 // buildServices converts Kubernetes Services + EndpointSlices and ServiceEntries +
-// WorkloadEntries into services and endpoints, from scratch.
-func buildServices(store *Store, w *workloadIndex, opts Options, errs *[]error) (*serviceIndex, *endpointIndex) {
-	empty := &serviceIndex{kube: map[config.Key]sourced{}, entries: map[config.Key][]sourced{}, sliceOwner: map[config.Key]config.Key{}}
-	return empty.derive(store, w, opts, nil, nil)
+// WorkloadEntries into services and endpoints, from scratch. ServiceEntries come compiled
+// from the store.
+func buildServices(store *Store, w *workloadIndex, opts Options, _ *[]error) (*serviceIndex, *endpointIndex) {
+	kubes, entries := store.List(schema.Service, ""), store.List(schema.ServiceEntry, "")
+	si := &serviceIndex{
+		kube:       make(map[config.Key]sourced, len(kubes)),
+		entries:    make(map[config.Key][]sourced, len(entries)),
+		sliceOwner: map[config.Key]config.Key{},
+		allChanged: true,
+	}
+	si.indexSlices(store, "")
+	want := make(map[config.Key]bool, len(kubes))
+	for _, c := range kubes {
+		want[c.Key()] = false
+	}
+	slices := si.slicesOf(store, want)
+	for _, c := range kubes {
+		si.updateKube(store, c.Key(), slices(c.Key()), w, opts, false)
+	}
+	ctx := contextFor(opts, w.trustDomain)
+	for _, c := range entries {
+		si.updateServiceEntry(store, c.Key(), ctx, nil)
+	}
+	return si, si.assemble()
 }
 
-// derive returns the index after the changes named by changed (nil: everything), sharing
+// derive returns the index after the (non-empty) changes named by changed, sharing
 // the services of untouched source objects with si. Pod and Namespace changes re-derive
 // the Kubernetes services of their namespace (pods give endpoints their identity and
 // labels); Node changes, which move localities, re-derive every Kubernetes service;
@@ -103,15 +124,6 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 		if _, ok := dirtyKube[k]; !ok {
 			dirtyKube[k] = true
 		}
-	}
-	if changed == nil {
-		for _, c := range store.List(schema.Service, "") {
-			dirtyKube[c.Key()] = false
-		}
-		for _, c := range store.List(schema.ServiceEntry, "") {
-			dirtySE[c.Key()] = true
-		}
-		next.indexSlices(store, "")
 	}
 	for k := range changed {
 		switch k.Kind {
@@ -183,7 +195,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	}
 	for k := range dirtySE {
 		olds := si.entries[k]
-		next.updateServiceEntry(store, k, w, opts, olds)
+		next.updateServiceEntry(store, k, contextFor(opts, w.trustDomain), olds)
 		news := next.entries[k]
 		for _, r := range olds {
 			removed = append(removed, r.svc)
@@ -487,23 +499,34 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 // to the one the entry had for the same host (olds) is kept as that object, so that an
 // endpoint-only edit leaves the services - and every SidecarScope holding them - as
 // they were.
-func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, w *workloadIndex, opts Options, olds []sourced) {
+func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, ctx compileContext, olds []sourced) {
 	c := store.Get(k)
 	if c == nil {
 		delete(si.entries, k)
 		return
 	}
-	se := c.Spec.(*networkingv1alpha3.ServiceEntry)
-	wles := store.List(schema.WorkloadEntry, k.Namespace)
-	var out []sourced
-	for i, h := range se.Hosts {
-		s := serviceEntryService(c, se, h)
-		if i < len(olds) && reflect.DeepEqual(olds[i].svc, s) {
-			s = olds[i].svc
+	ce := store.compiledFor(c, ctx).(*compiledEntry)
+	out := ce.entries
+	if ce.selects {
+		se := c.Spec.(*networkingv1alpha3.ServiceEntry)
+		wles := store.List(schema.WorkloadEntry, k.Namespace)
+		out = make([]sourced, len(ce.entries))
+		for i, r := range ce.entries {
+			eps := serviceEntryEndpoints(c, se, r.svc, wles, ctx)
+			sortEndpoints(eps)
+			out[i] = sourced{src: c, svc: r.svc, eps: eps}
 		}
-		eps := serviceEntryEndpoints(c, se, s, wles, opts, w)
-		sortEndpoints(eps)
-		out = append(out, sourced{src: c, svc: s, eps: eps})
+	}
+	// Keep the service objects that did not change, so that derived contexts see them
+	// unchanged (the compiled entries are shared: copy before replacing).
+	copied := ce.selects
+	for i := range out {
+		if i < len(olds) && olds[i].svc != out[i].svc && reflect.DeepEqual(olds[i].svc, out[i].svc) {
+			if !copied {
+				out, copied = slices.Clone(out), true
+			}
+			out[i].svc = olds[i].svc
+		}
 	}
 	si.entries[k] = out
 }

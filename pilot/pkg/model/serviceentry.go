@@ -11,21 +11,30 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/labels"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
-	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
 
-// buildServiceEntries converts every ServiceEntry into one service per host, with
-// endpoints from its inline endpoints, the WorkloadEntries its workloadSelector selects, or
-// (for DNS resolution without either) the host itself.
-func buildServiceEntries(store *Store, w *workloadIndex, opts Options, add func(*Service, []*Endpoint), errs *[]error) {
-	wles := store.List(schema.WorkloadEntry, "")
-	for _, c := range store.List(schema.ServiceEntry, "") {
-		se := c.Spec.(*networkingv1alpha3.ServiceEntry)
-		for _, h := range se.Hosts {
-			s := serviceEntryService(c, se, h)
-			add(s, serviceEntryEndpoints(c, se, s, wles, opts, w))
+// compiledEntry is a ServiceEntry converted when it was stored (see Store): one service
+// per host, with its endpoints unless the entry selects WorkloadEntries, whose endpoints
+// are resolved when the services are indexed.
+type compiledEntry struct {
+	entries []sourced
+	selects bool
+}
+
+// compileServiceEntry is the ServiceEntry compiler.
+func compileServiceEntry(c *config.Config, ctx compileContext) any {
+	se := c.Spec.(*networkingv1alpha3.ServiceEntry)
+	ce := &compiledEntry{selects: se.WorkloadSelector != nil}
+	for _, h := range se.Hosts {
+		s := serviceEntryService(c, se, h)
+		var eps []*Endpoint
+		if !ce.selects {
+			eps = serviceEntryEndpoints(c, se, s, nil, ctx)
+			sortEndpoints(eps)
 		}
+		ce.entries = append(ce.entries, sourced{src: c, svc: s, eps: eps})
 	}
+	return ce
 }
 
 func serviceEntryService(c *config.Config, se *networkingv1alpha3.ServiceEntry, h string) *Service {
@@ -75,7 +84,7 @@ func serviceEntryService(c *config.Config, se *networkingv1alpha3.ServiceEntry, 
 }
 
 func serviceEntryEndpoints(c *config.Config, se *networkingv1alpha3.ServiceEntry, s *Service,
-	wles []*config.Config, opts Options, w *workloadIndex,
+	wles []*config.Config, ctx compileContext,
 ) []*Endpoint {
 	var out []*Endpoint
 	if len(se.Endpoints) == 0 && se.WorkloadSelector == nil && (s.Resolution == DNSLB || s.Resolution == DNSRoundRobinLB) {
@@ -86,7 +95,7 @@ func serviceEntryEndpoints(c *config.Config, se *networkingv1alpha3.ServiceEntry
 				ServicePortName:  p.Name,
 				ServicePort:      int(p.Number),
 				TLSMode:          "disabled",
-				ClusterID:        opts.ClusterID,
+				ClusterID:        ctx.clusterID,
 				Namespace:        c.Namespace,
 				WorkloadName:     c.Name,
 				FromServiceEntry: true,
@@ -95,7 +104,7 @@ func serviceEntryEndpoints(c *config.Config, se *networkingv1alpha3.ServiceEntry
 		return out
 	}
 	for i, we := range se.Endpoints {
-		out = append(out, workloadEntryEndpoints(we, fmt.Sprintf("%s-%d", c.Name, i), c.Namespace, se.Ports, opts, w)...)
+		out = append(out, workloadEntryEndpoints(we, fmt.Sprintf("%s-%d", c.Name, i), c.Namespace, se.Ports, ctx)...)
 	}
 	if se.WorkloadSelector != nil {
 		for _, wc := range wles {
@@ -103,7 +112,7 @@ func serviceEntryEndpoints(c *config.Config, se *networkingv1alpha3.ServiceEntry
 			if wc.Namespace != c.Namespace || !labels.Instance(se.WorkloadSelector.Labels).SubsetOf(we.Labels) {
 				continue
 			}
-			out = append(out, workloadEntryEndpoints(we, workloadEntryName(wc.Name, wc.Annotations, wc.Labels), wc.Namespace, se.Ports, opts, w)...)
+			out = append(out, workloadEntryEndpoints(we, workloadEntryName(wc.Name, wc.Annotations, wc.Labels), wc.Namespace, se.Ports, ctx)...)
 		}
 	}
 	return out
@@ -120,7 +129,7 @@ func targetPort(p *networkingv1alpha3.ServicePort, we *networkingv1alpha3.Worklo
 }
 
 func workloadEntryEndpoints(we *networkingv1alpha3.WorkloadEntry, name, ns string, ports []*networkingv1alpha3.ServicePort,
-	opts Options, w *workloadIndex,
+	ctx compileContext,
 ) []*Endpoint {
 	tlsMode := "disabled"
 	if v, ok := we.Labels[labelTLSMode]; ok {
@@ -138,7 +147,7 @@ func workloadEntryEndpoints(we *networkingv1alpha3.WorkloadEntry, name, ns strin
 	}
 	sa := ""
 	if we.ServiceAccount != "" {
-		sa = spiffeID(w.trustDomainOr(), ns, we.ServiceAccount)
+		sa = spiffeID(ctx.trustDomain, ns, we.ServiceAccount)
 	}
 	var out []*Endpoint
 	for _, p := range ports {
@@ -152,7 +161,7 @@ func workloadEntryEndpoints(we *networkingv1alpha3.WorkloadEntry, name, ns strin
 			TLSMode:          tlsMode,
 			Network:          we.Network,
 			Locality:         loc,
-			ClusterID:        opts.ClusterID,
+			ClusterID:        ctx.clusterID,
 			Weight:           we.Weight,
 			WorkloadName:     name,
 			Namespace:        ns,

@@ -35,10 +35,6 @@ type virtualServiceIndex struct {
 	// hosts are every VirtualService's resolved hosts, so that a change can be matched
 	// against SidecarScopes after the object is gone.
 	hosts map[config.Key][]host.Name
-	// resolved memoises, by stored object, the resolution of VirtualServices that use no
-	// delegate: an index derived after a change reuses it for the objects that did not
-	// change (objects are immutable; an edit stores a new one).
-	resolved map[*config.Config]resolvedVirtualService
 }
 
 // resolvedVirtualService is a stored VirtualService's resolved hosts and resolved copy.
@@ -53,9 +49,18 @@ type delegateVirtualService struct {
 	exportTo map[string]bool
 }
 
-// buildVirtualServiceIndex indexes the stored VirtualServices. prev, when not nil, is the
-// index of the previous PushContext: the resolution of unchanged objects is taken from it.
-func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error, prev *virtualServiceIndex) *virtualServiceIndex {
+// compileVirtualService is the VirtualService compiler (see Store): the object's hosts
+// and a copy with every short name resolved in its namespace, made once per object.
+func compileVirtualService(c *config.Config, ctx compileContext) any {
+	r := &resolvedVirtualService{vs: resolveVirtualService(c, ctx.domainSuffix)}
+	for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+		r.hosts = append(r.hosts, resolveHostname(h, c.Namespace, ctx.domainSuffix))
+	}
+	return r
+}
+
+// buildVirtualServiceIndex indexes the stored VirtualServices, compiled by the store.
+func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *virtualServiceIndex {
 	all := store.List(schema.VirtualService, "")
 	idx := &virtualServiceIndex{
 		private:   map[gatewayScope][]*config.Config{},
@@ -63,28 +68,14 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error, prev
 		public:    map[string][]*config.Config{},
 		delegates: map[config.Key]*delegateVirtualService{},
 		hosts:     make(map[config.Key][]host.Name, len(all)),
-		resolved:  make(map[*config.Config]resolvedVirtualService, len(all)),
 	}
-	domain := pc.Options.DomainSuffix
-	resolve := func(c *config.Config) resolvedVirtualService {
-		if prev != nil {
-			if r, ok := prev.resolved[c]; ok {
-				return r
-			}
-		}
-		r := resolvedVirtualService{vs: resolveVirtualService(c, domain)}
-		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
-			r.hosts = append(r.hosts, resolveHostname(h, c.Namespace, domain))
-		}
-		return r
-	}
-	rs := make([]resolvedVirtualService, len(all))
+	ctx := pc.compileContext()
+	rs := make([]*resolvedVirtualService, len(all))
 	for i, c := range all {
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
-		rs[i] = resolve(c)
+		rs[i] = store.compiledFor(c, ctx).(*resolvedVirtualService)
 		idx.hosts[c.Key()] = rs[i].hosts
 		if len(vs.GetHosts()) == 0 {
-			idx.resolved[c] = rs[i]
 			exp := vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
 			idx.delegates[c.Key()] = &delegateVirtualService{config: rs[i].vs, exportTo: exp}
 		}
@@ -94,14 +85,14 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error, prev
 		if len(vs.GetHosts()) == 0 {
 			continue
 		}
+		resolved := rs[i].vs
 		if usesDelegates(vs) {
 			// Merged with the delegates as they are now, into this index's own copy
-			// (never memoised: a delegate may have changed).
-			idx.mergeDelegates(rs[i].vs, errs)
-		} else {
-			idx.resolved[c] = rs[i]
+			// (the compiled copy is shared, and a delegate may have changed).
+			resolved = resolveVirtualService(c, ctx.domainSuffix)
+			idx.mergeDelegates(resolved, errs)
 		}
-		idx.add(rs[i].vs, vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace))
+		idx.add(resolved, vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace))
 	}
 	return idx
 }

@@ -59,7 +59,7 @@ func Load(req Request) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := model.NewStore()
+	store := model.NewStoreFor(req.Options, meshConfig.GetTrustDomain())
 	for _, c := range loaded.Configs {
 		store.Set(c)
 	}
