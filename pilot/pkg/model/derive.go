@@ -93,24 +93,35 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 	pc.Errors = append(pc.Errors, pc.envoyFilters.errors...)
 }
 
-// rebuildServices rebuilds the workload and service indexes among which.
+// rebuildServices rebuilds the workload and service indexes among which. A build from
+// scratch collects the ServiceEntries' services while the workload index is built.
 func (pc *PushContext) rebuildServices(store *Store, which index, changed map[config.Key]struct{}) {
+	if which&servicesIndex != 0 && (pc.services == nil || len(changed) == 0) {
+		pc.serviceErrors = nil
+		entries := make(chan collectedEntries, 1)
+		go func() { entries <- collectEntries(store, pc.compileContext()) }()
+		if which&workloadsIndex != 0 {
+			pc.buildWorkloads(store)
+		}
+		pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, <-entries)
+		return
+	}
 	if which&workloadsIndex != 0 {
 		if pc.workloads != nil && len(changed) > 0 {
 			pc.workloads = pc.workloads.derive(store, changed)
 		} else {
-			pc.workloads = buildWorkloadIndex(store, pc.Options)
-			pc.workloads.trustDomain = pc.TrustDomain()
+			pc.buildWorkloads(store)
 		}
 	}
 	if which&servicesIndex != 0 {
 		pc.serviceErrors = nil
-		if pc.services != nil && len(changed) > 0 {
-			pc.services, pc.endpoints = pc.services.derive(store, pc.workloads, pc.Options, changed, pc.endpoints)
-		} else {
-			pc.services, pc.endpoints = buildServices(store, pc.workloads, pc.Options, &pc.serviceErrors)
-		}
+		pc.services, pc.endpoints = pc.services.derive(store, pc.workloads, pc.Options, changed, pc.endpoints)
 	}
+}
+
+func (pc *PushContext) buildWorkloads(store *Store) {
+	pc.workloads = buildWorkloadIndex(store, pc.Options)
+	pc.workloads.trustDomain = pc.TrustDomain()
 }
 
 // rebuildConfig rebuilds the config indexes among which: VirtualServices,

@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,27 +83,33 @@ type serviceKey struct {
 }
 
 func sortServices(s []*Service) {
-	sort.SliceStable(s, func(i, j int) bool { return serviceLess(s[i], s[j]) })
+	slices.SortFunc(s, compareServices)
 }
 
-// serviceLess is istiod's service order: oldest first, then by hostname and namespace;
-// Kubernetes before ServiceEntry, then by the name of the object defining them, so the
-// order is total.
-func serviceLess(a, b *Service) bool {
-	if !a.CreationTime.Equal(b.CreationTime) {
-		return a.CreationTime.Before(b.CreationTime)
+// compareServices is istiod's service order: oldest first, then by hostname and
+// namespace; Kubernetes before ServiceEntry, then by the name of the object defining
+// them, so the order is total.
+func compareServices(a, b *Service) int {
+	if c := a.CreationTime.Compare(b.CreationTime); c != 0 {
+		return c
 	}
-	if a.Hostname != b.Hostname {
-		return a.Hostname < b.Hostname
+	if c := strings.Compare(string(a.Hostname), string(b.Hostname)); c != 0 {
+		return c
 	}
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
 	}
 	if a.Registry != b.Registry {
-		return a.Registry == Kubernetes
+		if a.Registry == Kubernetes {
+			return -1
+		}
+		return 1
 	}
-	return a.Source.Name < b.Source.Name
+	return strings.Compare(a.Source.Name, b.Source.Name)
 }
+
+// serviceLess reports whether a comes before b in compareServices order.
+func serviceLess(a, b *Service) bool { return compareServices(a, b) < 0 }
 
 func sortEndpoints(eps []*Endpoint) {
 	sort.SliceStable(eps, func(i, j int) bool {

@@ -78,14 +78,14 @@ type endpointIndex struct {
 	byService map[serviceKey][]*Endpoint
 }
 
-// buildServices converts Kubernetes Services + EndpointSlices and ServiceEntries +
-// WorkloadEntries into services and endpoints, from scratch. ServiceEntries come compiled
-// from the store.
-func buildServices(store *Store, w *workloadIndex, opts Options, _ *[]error) (*serviceIndex, *endpointIndex) {
-	kubes, entries := store.List(schema.Service, ""), store.List(schema.ServiceEntry, "")
+// buildServices converts Kubernetes Services + EndpointSlices into services and
+// endpoints, from scratch, and indexes them with the ServiceEntries' services (see
+// collectEntries).
+func buildServices(store *Store, w *workloadIndex, opts Options, entries collectedEntries) (*serviceIndex, *endpointIndex) {
+	kubes := store.List(schema.Service, "")
 	si := &serviceIndex{
 		kube:       make(map[config.Key]sourced, len(kubes)),
-		entries:    make(map[config.Key][]sourced, len(entries)),
+		entries:    entries.byKey,
 		sliceOwner: map[config.Key]config.Key{},
 		allChanged: true,
 	}
@@ -95,14 +95,36 @@ func buildServices(store *Store, w *workloadIndex, opts Options, _ *[]error) (*s
 		want[c.Key()] = false
 	}
 	slices := si.slicesOf(store, want)
+	rs := make([]sourced, 0, len(kubes)+len(entries.all))
 	for _, c := range kubes {
-		si.updateKube(store, c.Key(), slices(c.Key()), w, opts, false)
+		k := c.Key()
+		si.updateKube(store, k, slices(k), w, opts, false)
+		if r, ok := si.kube[k]; ok {
+			rs = append(rs, r)
+		}
 	}
-	ctx := contextFor(opts, w.trustDomain)
-	for _, c := range entries {
-		si.updateServiceEntry(store, c.Key(), ctx, nil)
+	return si, si.assembleFrom(append(rs, entries.all...))
+}
+
+// collectedEntries are the services of every ServiceEntry, by object and in store order.
+type collectedEntries struct {
+	byKey map[config.Key][]sourced
+	all   []sourced
+}
+
+// collectEntries gathers the services and endpoints of every ServiceEntry as the store
+// compiled them for ctx (resolving the WorkloadEntries of those that select them). It
+// reads nothing of the workload index, so a full build runs it beside that index's.
+func collectEntries(store *Store, ctx compileContext) collectedEntries {
+	cs := store.List(schema.ServiceEntry, "")
+	si := &serviceIndex{entries: make(map[config.Key][]sourced, len(cs))}
+	all := make([]sourced, 0, len(cs))
+	for _, c := range cs {
+		k := c.Key()
+		si.updateServiceEntry(store, k, c, ctx, nil)
+		all = append(all, si.entries[k]...)
 	}
-	return si, si.assemble()
+	return collectedEntries{byKey: si.entries, all: all}
 }
 
 // derive returns the index after the (non-empty) changes named by changed, sharing
@@ -195,7 +217,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	}
 	for k := range dirtySE {
 		olds := si.entries[k]
-		next.updateServiceEntry(store, k, contextFor(opts, w.trustDomain), olds)
+		next.updateServiceEntry(store, k, store.Get(k), contextFor(opts, w.trustDomain), olds)
 		news := next.entries[k]
 		for _, r := range olds {
 			removed = append(removed, r.svc)
@@ -499,8 +521,7 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 // to the one the entry had for the same host (olds) is kept as that object, so that an
 // endpoint-only edit leaves the services - and every SidecarScope holding them - as
 // they were.
-func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, ctx compileContext, olds []sourced) {
-	c := store.Get(k)
+func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, c *config.Config, ctx compileContext, olds []sourced) {
 	if c == nil {
 		delete(si.entries, k)
 		return
@@ -534,8 +555,20 @@ func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, ctx compi
 // assemble builds the ordered service list, the hostname index and the endpoint index
 // from the per-source results.
 func (si *serviceIndex) assemble() *endpointIndex {
-	ei := &endpointIndex{byService: make(map[serviceKey][]*Endpoint, len(si.kube)+len(si.entries))}
-	all := make([]*Service, 0, len(si.kube)+len(si.entries))
+	rs := make([]sourced, 0, len(si.kube)+len(si.entries))
+	for _, r := range si.kube {
+		rs = append(rs, r)
+	}
+	for _, es := range si.entries {
+		rs = append(rs, es...)
+	}
+	return si.assembleFrom(rs)
+}
+
+// assembleFrom is assemble over the per-source results rs, in any order.
+func (si *serviceIndex) assembleFrom(rs []sourced) *endpointIndex {
+	ei := &endpointIndex{byService: make(map[serviceKey][]*Endpoint, len(rs))}
+	all := make([]*Service, 0, len(rs))
 	si.shared = map[serviceKey]bool{}
 	add := func(r sourced) {
 		all = append(all, r.svc)
@@ -549,13 +582,8 @@ func (si *serviceIndex) assemble() *endpointIndex {
 			ei.byService[k] = r.eps
 		}
 	}
-	for _, r := range si.kube {
+	for _, r := range rs {
 		add(r)
-	}
-	for _, rs := range si.entries {
-		for _, r := range rs {
-			add(r)
-		}
 	}
 	sortServices(all)
 	si.all = resolveAliases(all)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"iter"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +36,7 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		case schema.Pod:
 			clone(schema.Pod)
 			if old := next.podsByName[k]; old != nil {
-				for _, ip := range podIPs(old) {
+				for ip := range podIPs(old) {
 					if next.podsByIP[ip] == old {
 						delete(next.podsByIP, ip)
 					}
@@ -67,24 +68,25 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 // addPod indexes a pod by name and by its (non host-network) IPs.
 func (w *workloadIndex) addPod(k config.Key, pod *corev1.Pod) {
 	w.podsByName[k] = pod
-	for _, ip := range podIPs(pod) {
+	for ip := range podIPs(pod) {
 		w.podsByIP[ip] = pod
 	}
 }
 
-// podIPs are the addresses a pod is reachable on as itself: none for host-network pods.
-func podIPs(pod *corev1.Pod) []string {
-	if pod.Spec.HostNetwork {
-		return nil
-	}
-	var out []string
-	if pod.Status.PodIP != "" {
-		out = append(out, pod.Status.PodIP)
-	}
-	for _, ip := range pod.Status.PodIPs {
-		if ip.IP != pod.Status.PodIP {
-			out = append(out, ip.IP)
+// podIPs yields the addresses a pod is reachable on as itself: none for host-network
+// pods.
+func podIPs(pod *corev1.Pod) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if pod.Spec.HostNetwork {
+			return
+		}
+		if pod.Status.PodIP != "" && !yield(pod.Status.PodIP) {
+			return
+		}
+		for _, ip := range pod.Status.PodIPs {
+			if ip.IP != pod.Status.PodIP && !yield(ip.IP) {
+				return
+			}
 		}
 	}
-	return out
 }
