@@ -79,6 +79,11 @@ type Server struct {
 	started time.Time
 }
 
+// configDirSettle is how long the config directory must be quiet before a burst of file
+// events is read: long enough to take an editor's or `cp`'s several events for one file
+// as one change, short next to the push debounce.
+const configDirSettle = 10 * time.Millisecond
+
 // New builds a server from args; Start runs it.
 func New(args Args) (*Server, error) {
 	logs, err := log.New(args.Log)
@@ -154,7 +159,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.log.Info("config loaded", "dir", s.args.ConfigDir, "objects", len(changed), "problems", len(s.source.Problems()))
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = s.source.Run(ctx, 50*time.Millisecond) }()
+		go func() { defer s.wg.Done(); _ = s.source.Run(ctx, configDirSettle) }()
 	}
 	if err := s.startKubeSource(ctx); err != nil {
 		return err

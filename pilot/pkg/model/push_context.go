@@ -178,7 +178,17 @@ func (pc *PushContext) Endpoints(svc *Service, port int) []*Endpoint {
 
 // ServiceAccounts returns the sorted, distinct SPIFFE identities that back svc: those
 // declared on it and those of its endpoints. Cluster SAN matching uses them.
+// The result is shared: callers must not alter it.
 func (pc *PushContext) ServiceAccounts(svc *Service) []string {
+	if v, ok := pc.endpoints.accounts.Load(svc); ok {
+		return v.([]string)
+	}
+	out := pc.serviceAccounts(svc)
+	pc.endpoints.accounts.Store(svc, out)
+	return out
+}
+
+func (pc *PushContext) serviceAccounts(svc *Service) []string {
 	eps := pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}]
 	var out []string
 	if len(svc.ServiceAccounts) > 0 {
@@ -193,7 +203,7 @@ func (pc *PushContext) ServiceAccounts(svc *Service) []string {
 		return []string{}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Clip(slices.Compact(out))
 }
 
 // Pod returns the Pod with the given IP, or nil.

@@ -76,6 +76,9 @@ type sourced struct {
 // endpointIndex holds the endpoints of every service object.
 type endpointIndex struct {
 	byService map[serviceKey][]*Endpoint
+	// accounts memoises PushContext.ServiceAccounts per service object (the index is
+	// never altered once built; a change derives a new one).
+	accounts sync.Map // *Service -> []string
 }
 
 // buildServices converts Kubernetes Services + EndpointSlices into services and

@@ -46,8 +46,34 @@ type Cache struct {
 	mu       sync.Mutex
 	vsRoutes map[vsRoutesKey]*routesEntry
 	defaults map[defaultRouteKey]*routesEntry
+	// domains are the domains of service virtual hosts, per service and proxy context;
+	// narrowed are services as listeners on one port see them (narrowService).
+	domains  map[domainsKey]*domainsEntry
+	narrowed map[narrowKey]*narrowEntry
 	swept    int
 	epoch    uint64
+}
+
+type narrowKey struct {
+	svc  *model.Service
+	port int
+}
+
+type narrowEntry struct {
+	svc   *model.Service // nil: no such port
+	epoch uint64
+}
+
+// domainsKey is what a service virtual host's domains are a function of.
+type domainsKey struct {
+	svc                *model.Service
+	listenerPort, port int
+	ctx                domainContext
+}
+
+type domainsEntry struct {
+	vhostDomains
+	epoch uint64
 }
 
 type vsRoutesKey struct {
@@ -83,7 +109,8 @@ type routesEntry struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{vsRoutes: map[vsRoutesKey]*routesEntry{}, defaults: map[defaultRouteKey]*routesEntry{}}
+	return &Cache{vsRoutes: map[vsRoutesKey]*routesEntry{}, defaults: map[defaultRouteKey]*routesEntry{}, domains: map[domainsKey]*domainsEntry{},
+		narrowed: map[narrowKey]*narrowEntry{}}
 }
 
 // Resource is one built route configuration: its encoding, or (when an EnvoyFilter patch
@@ -177,21 +204,81 @@ func (s *cachedRoutes) defaultRoutes(pc *model.PushContext, p *model.Proxy, svc 
 	return s.record(e)
 }
 
-// store files a new entry and sweeps when the cache has doubled since the last sweep:
-// entries not used since then go.
+// serviceDomains shares the domains of a service's virtual host between the proxies of
+// one namespace (and IP families): they are a function of the service object (orig,
+// whose listener view s is), the ports and the proxy's domainContext.
+func (s *cachedRoutes) serviceDomains(svc, orig *model.Service, listenerPort, port int, dc domainContext) vhostDomains {
+	k := domainsKey{svc: orig, listenerPort: listenerPort, port: port, ctx: dc}
+	s.cache.mu.Lock()
+	e := s.cache.domains[k]
+	if e != nil {
+		e.epoch = s.cache.epoch
+		s.cache.mu.Unlock()
+		return e.vhostDomains
+	}
+	s.cache.mu.Unlock()
+	e = &domainsEntry{vhostDomains: newVhostDomains(svc, listenerPort, port, dc)}
+	s.cache.mu.Lock()
+	e.epoch = s.cache.epoch
+	s.cache.domains[k] = e
+	s.cache.sweep()
+	s.cache.mu.Unlock()
+	return e.vhostDomains
+}
+
+// narrow shares the services as a listener port sees them between proxies: one copy
+// per service object and port.
+func (s *cachedRoutes) narrow(svcs []*model.Service, port int) []*model.Service {
+	out := make([]*model.Service, len(svcs))
+	var missing []int
+	c := s.cache
+	c.mu.Lock()
+	for i, svc := range svcs {
+		if e := c.narrowed[narrowKey{svc, port}]; e != nil {
+			e.epoch = c.epoch
+			out[i] = e.svc
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return out
+	}
+	for _, i := range missing {
+		out[i] = narrowService(svcs[i], port)
+	}
+	c.mu.Lock()
+	for _, i := range missing {
+		c.narrowed[narrowKey{svcs[i], port}] = &narrowEntry{svc: out[i], epoch: c.epoch}
+	}
+	c.sweep()
+	c.mu.Unlock()
+	return out
+}
+
+// store files a new entry and sweeps.
 func (c *Cache) store(put func(), e *routesEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.epoch = c.epoch
 	put()
-	n := len(c.vsRoutes) + len(c.defaults)
+	c.sweep()
+}
+
+// sweep drops the entries not used since the last sweep when the cache has doubled since
+// then. c.mu is held.
+func (c *Cache) sweep() {
+	n := len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed)
 	if n <= 2*c.swept+4096 {
 		return
 	}
 	maps.DeleteFunc(c.vsRoutes, func(_ vsRoutesKey, e *routesEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.defaults, func(_ defaultRouteKey, e *routesEntry) bool { return e.epoch != c.epoch })
+	maps.DeleteFunc(c.domains, func(_ domainsKey, e *domainsEntry) bool { return e.epoch != c.epoch })
+	maps.DeleteFunc(c.narrowed, func(_ narrowKey, e *narrowEntry) bool { return e.epoch != c.epoch })
 	c.epoch++
-	c.swept = len(c.vsRoutes) + len(c.defaults)
+	c.swept = len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed)
 }
 
 // Len returns the number of route groups cached, for tests.

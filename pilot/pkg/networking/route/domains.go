@@ -17,13 +17,33 @@ const noPort = 0
 // gRPC clients do not support it.
 func ignorePort(p *model.Proxy) bool { return !p.IsProxylessGRPC() }
 
+// domainContext is what serviceDomains reads of a proxy.
+type domainContext struct {
+	// dnsDomain is the proxy's "namespace.svc.cluster.local".
+	dnsDomain string
+	// ignorePort: the proxy's route configurations ignore the port in Host headers.
+	ignorePort bool
+	// v4 and v6 are the IP families the proxy has addresses in.
+	v4, v6 bool
+}
+
+func domainContextOf(p *model.Proxy) domainContext {
+	v4, v6 := ipFamilies(p)
+	return domainContext{dnsDomain: p.DNSDomain, ignorePort: ignorePort(p), v4: v4, v6: v6}
+}
+
 // serviceDomains returns the domains of the virtual host of service s on port: its
 // hostname and those of its aliases, each with the absolute name (trailing dot) and the
 // short names a client in the proxy's namespace may use, "*."-prefixed variants for headless Kubernetes services, and its
 // addresses; each also with ":port" unless the port is ignored. alt lists the generated
 // (non-hostname) names.
 func serviceDomains(s *model.Service, listenerPort, port int, p *model.Proxy) (domains, alt []string) {
-	if ignorePort(p) && listenerPort != 0 {
+	return domainsFor(s, listenerPort, port, domainContextOf(p))
+}
+
+// domainsFor is serviceDomains for a proxy described by dc.
+func domainsFor(s *model.Service, listenerPort, port int, dc domainContext) (domains, alt []string) {
+	if dc.ignorePort && listenerPort != 0 {
 		port = noPort
 	}
 	names := []string{string(s.Hostname)}
@@ -31,7 +51,7 @@ func serviceDomains(s *model.Service, listenerPort, port int, p *model.Proxy) (d
 		names = append(names, string(a.Hostname))
 	}
 	for _, name := range names {
-		a := altHostnames(name, port, p.DNSDomain)
+		a := altHostnames(name, port, dc.dnsDomain)
 		domains = appendDomain(domains, name, port)
 		domains = append(domains, a...)
 		alt = append(alt, a...)
@@ -41,7 +61,7 @@ func serviceDomains(s *model.Service, listenerPort, port int, p *model.Proxy) (d
 			domains = append(domains, "*."+d)
 		}
 	}
-	for _, a := range serviceAddresses(s, p) {
+	for _, a := range serviceAddresses(s, dc.v4, dc.v6) {
 		if a != "" && a != "0.0.0.0" {
 			domains = appendDomain(domains, a, port)
 		}
@@ -139,15 +159,15 @@ func splitSharedSuffix(hostname, proxyDomain string) (unique, shared []string) {
 	return h[:len(h)-n], h[len(h)-n:]
 }
 
-// serviceAddresses returns the addresses of s a proxy may use: a Kubernetes service's
-// cluster IPs of the proxy's IP families, else its default address.
-func serviceAddresses(s *model.Service, p *model.Proxy) []string {
+// serviceAddresses returns the addresses of s a proxy with addresses in the IP families
+// v4 and v6 may use: a Kubernetes service's cluster IPs of those families, else its
+// default address.
+func serviceAddresses(s *model.Service, v4, v6 bool) []string {
 	if s.Registry == model.Kubernetes {
 		addrs := s.Addresses
 		if len(addrs) == 0 {
 			addrs = []string{s.DefaultAddress}
 		}
-		v4, v6 := ipFamilies(p)
 		var out []string
 		for _, a := range addrs {
 			ip, err := netip.ParseAddr(a)

@@ -45,7 +45,7 @@ func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName strin
 	if l := el.IstioListener; l != nil && l.GetPort() != nil && protocol.Parse(l.GetPort().GetProtocol()) == protocol.HTTPProxy {
 		port = 0
 	}
-	view := newPortServices(el.Services, port)
+	view := newPortServices(el.Services, port, src)
 	vses := el.VirtualServices
 	if port != 80 {
 		// Only port 80 serves VirtualService hosts that name no service (istiod's legacy);
@@ -55,7 +55,7 @@ func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName strin
 	owners := mostSpecificVirtualServices(el.VirtualServices, el.Services)
 	groups := virtualServiceGroups(pc, p, vses, view, owners, port, src)
 	groups = append(groups, serviceGroups(pc, p, view, groups, src)...)
-	return buildVirtualHosts(p, groups, port, proxyHeadersFor(pc).includeAttemptCount)
+	return buildVirtualHosts(p, groups, view, proxyHeadersFor(pc).includeAttemptCount, src)
 }
 
 // egressListenerForRDS returns the Sidecar egress listener serving a listener port: the
@@ -86,28 +86,40 @@ type portServices struct {
 	original map[host.Name]*model.Service
 }
 
-func newPortServices(svcs []*model.Service, port int) *portServices {
+func newPortServices(svcs []*model.Service, port int, src routeSource) *portServices {
 	ps := &portServices{byName: make(map[host.Name]*model.Service, len(svcs)), port: port, original: make(map[host.Name]*model.Service, len(svcs))}
-	for _, s := range svcs {
-		h := host.Name(strings.ToLower(string(s.Hostname)))
-		orig := s
-		if port != 0 {
-			sp := s.Port(port)
-			if sp == nil {
-				continue
-			}
-			narrowed := *s
-			narrowed.Hostname = h
-			narrowed.Ports = []*model.Port{sp}
-			s = &narrowed
+	views := svcs
+	if port != 0 {
+		views = src.narrow(svcs, port)
+	}
+	for i, s := range views {
+		if s == nil {
+			continue
+		}
+		h := s.Hostname
+		if port == 0 {
+			h = host.Name(strings.ToLower(string(h)))
 		}
 		if _, dup := ps.byName[h]; !dup {
 			ps.order = append(ps.order, h)
 		}
 		ps.byName[h] = s
-		ps.original[h] = orig
+		ps.original[h] = svcs[i]
 	}
 	return ps
+}
+
+// narrowService returns s as a listener on port sees it: lowercased hostname, that port
+// only; nil when s has no such port.
+func narrowService(s *model.Service, port int) *model.Service {
+	sp := s.Port(port)
+	if sp == nil {
+		return nil
+	}
+	narrowed := *s
+	narrowed.Hostname = host.Name(strings.ToLower(string(s.Hostname)))
+	narrowed.Ports = []*model.Port{sp}
+	return &narrowed
 }
 
 func (ps *portServices) lookup(h host.Name) *model.Service { return ps.byName[h] }
@@ -280,10 +292,43 @@ func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, cl
 type routeSource interface {
 	virtualServiceRoutes(c *config.Config, opts *Options, view *portServices) []*routev3.Route
 	defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model.Service, port int) []*routev3.Route
+	// serviceDomains is domainsFor for the service whose listener view is s (orig as
+	// the index holds it). The slices returned must not be altered.
+	serviceDomains(s, orig *model.Service, listenerPort, port int, dc domainContext) vhostDomains
+	// narrow returns narrowService of each service for port (nil for those without it).
+	narrow(svcs []*model.Service, port int) []*model.Service
+}
+
+// vhostDomains are the domains of a service's virtual host (see domainsFor), the
+// generated ones among them (alt), and all of them lowercased (lower).
+type vhostDomains struct {
+	domains, alt, lower []string
+}
+
+func newVhostDomains(s *model.Service, listenerPort, port int, dc domainContext) vhostDomains {
+	var v vhostDomains
+	v.domains, v.alt = domainsFor(s, listenerPort, port, dc)
+	v.lower = make([]string, len(v.domains))
+	for i, d := range v.domains {
+		v.lower[i] = strings.ToLower(d)
+	}
+	return v
 }
 
 // freshRoutes translates every group's routes.
 type freshRoutes struct{}
+
+func (freshRoutes) serviceDomains(s, _ *model.Service, listenerPort, port int, dc domainContext) vhostDomains {
+	return newVhostDomains(s, listenerPort, port, dc)
+}
+
+func (freshRoutes) narrow(svcs []*model.Service, port int) []*model.Service {
+	out := make([]*model.Service, len(svcs))
+	for i, s := range svcs {
+		out[i] = narrowService(s, port)
+	}
+	return out
+}
 
 func (freshRoutes) virtualServiceRoutes(c *config.Config, opts *Options, _ *portServices) []*routev3.Route {
 	return TranslateVirtualService(c, opts)
@@ -299,15 +344,19 @@ func (freshRoutes) defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model
 	return []*routev3.Route{r}
 }
 
-// buildVirtualHosts turns groups into virtual hosts for the listener port (every port
-// for 0), skipping duplicate names and domains.
-func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, listenerPort int, attemptCount bool) []*routev3.VirtualHost {
+// buildVirtualHosts turns groups into virtual hosts for the listener port of view (every
+// port for 0), skipping duplicate names and domains.
+func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, view *portServices, attemptCount bool, src routeSource) []*routev3.VirtualHost {
+	listenerPort := view.port
 	n := 0
 	for _, g := range groups {
 		n += len(g.services) + len(g.vsHosts)
 	}
 	b := &vhostBuilder{
 		proxy:        p,
+		domainCtx:    domainContextOf(p),
+		view:         view,
+		src:          src,
 		listenerPort: listenerPort,
 		names:        make(map[string]bool, n),
 		domains:      make(map[string]bool, 5*n),
@@ -367,6 +416,9 @@ func mergePorts(byPort map[int][]*routev3.VirtualHost) []*routev3.VirtualHost {
 // vhostBuilder builds virtual hosts, remembering the names and domains already used.
 type vhostBuilder struct {
 	proxy        *model.Proxy
+	domainCtx    domainContext
+	view         *portServices
+	src          routeSource
 	listenerPort int
 	names        map[string]bool
 	domains      map[string]bool
@@ -381,16 +433,20 @@ func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *r
 		return nil
 	}
 	b.names[name] = true
-	var domains, alt []string
+	var vd vhostDomains
 	switch {
 	case s != nil:
-		domains, alt = serviceDomains(s, b.listenerPort, g.port, b.proxy)
+		orig := s
+		if b.view.port != 0 {
+			orig = b.view.original[s.Hostname] // s is the view's narrowed copy
+		}
+		vd = b.src.serviceDomains(s, orig, b.listenerPort, g.port, b.domainCtx)
 	case ignorePort(b.proxy):
-		domains = []string{ipv6Compliant(hostname)}
+		vd.domains = []string{ipv6Compliant(hostname)}
 	default:
-		domains = []string{ipv6Compliant(hostname), name}
+		vd.domains = []string{ipv6Compliant(hostname), name}
 	}
-	domains = b.dedupe(domains, alt)
+	domains := b.dedupe(vd)
 	if len(domains) == 0 {
 		return nil
 	}
@@ -404,11 +460,16 @@ func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *r
 
 // dedupe drops domains an earlier virtual host took, and generated short names that are
 // another service's real hostname.
-func (b *vhostBuilder) dedupe(domains, alt []string) []string {
-	out := domains[:0]
-	for _, d := range domains {
-		lower := strings.ToLower(d)
-		if b.domains[lower] || (slices.Contains(alt, d) && b.knownFQDN[d]) {
+func (b *vhostBuilder) dedupe(vd vhostDomains) []string {
+	out := make([]string, 0, len(vd.domains))
+	for i, d := range vd.domains {
+		var lower string
+		if vd.lower != nil {
+			lower = vd.lower[i]
+		} else {
+			lower = strings.ToLower(d)
+		}
+		if b.domains[lower] || (slices.Contains(vd.alt, d) && b.knownFQDN[d]) {
 			continue
 		}
 		out = append(out, d)
