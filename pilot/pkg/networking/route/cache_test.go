@@ -120,3 +120,27 @@ func TestCacheFollowsWhatRoutesRead(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheDomainsPerProxyContext checks that the shared virtual-host domains follow what
+// they read of the proxy: short names depend on its namespace, a dual-stack service's
+// addresses on its IP families. Each proxy gets what a fresh build gives it.
+func TestCacheDomainsPerProxyContext(t *testing.T) {
+	store := model.NewStore()
+	web := httpService("team-a", "web", "10.96.0.1")
+	web.Spec.(*corev1.Service).Spec.ClusterIPs = []string{"10.96.0.1", "fd00::1"}
+	store.Set(web)
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	c := route.NewCache()
+	var got [][]byte
+	for _, p := range []struct{ ns, ip string }{
+		{"team-a", "10.0.0.1"}, {"team-c", "10.0.0.2"}, {"team-a", "fd00::5"}, {"team-a", "10.0.0.3"},
+	} {
+		got = append(got, sameAsFresh(t, c, pc, sidecar(t, pc, p.ns, p.ip, map[string]string{"app": "x"}))[0])
+	}
+	if bytes.Equal(got[0], got[1]) || bytes.Equal(got[0], got[2]) {
+		t.Fatal("namespace or IP family did not change the domains: the test proves nothing")
+	}
+	if !bytes.Equal(got[0], got[3]) {
+		t.Error("two proxies alike got different route configurations")
+	}
+}
