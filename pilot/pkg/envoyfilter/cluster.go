@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -37,14 +38,64 @@ func PatchClusters(ps *Patches, ctx Context, cs []*clusterv3.Cluster, hosts func
 // ClusterPatcher applies one proxy's CLUSTER patches of one context cluster by cluster. A
 // Plan depends only on the cluster's name (and served hosts), so a caller holding a
 // cluster built once for many proxies can tell, before copying it, whether and how this
-// proxy's patches change it. It is not safe for concurrent use.
+// proxy's patches change it. It is safe for concurrent use, and may be shared by the
+// proxies with the same patches (ClusterPatchers).
 type ClusterPatcher struct {
 	patches []*Patch
 	ctx     Context
+
+	mu sync.Mutex
 	// combined memoises the combination of each set of matching MERGE patches, by a hash
 	// of the set's indexes in patches (the indexes are kept to tell collisions apart).
 	combined map[uint64][]*combination
-	matched  []int
+	// plans memoises the plan of each cluster name (for the hosts its name says).
+	plans map[string]ClusterPlan
+}
+
+// maxPlans bounds a patcher's memoised plans; past it, plans are made afresh.
+const maxPlans = 1 << 16
+
+// ClusterPatchers shares ClusterPatchers between proxies whose CLUSTER patches in a
+// context are the same patch objects: each cluster's plan is then made once for all of
+// them. Patches are immutable and recompiled (new objects) when their EnvoyFilter
+// changes, so a shared patcher is never stale. It is safe for concurrent use.
+type ClusterPatchers struct {
+	mu       sync.Mutex
+	patchers map[patcherKey][]*ClusterPatcher
+	n        int
+}
+
+type patcherKey struct {
+	ctx         Context
+	first, last *Patch
+	n           int
+}
+
+// maxPatchers bounds the patchers kept; past it, they are all dropped.
+const maxPatchers = 4096
+
+// For returns the patcher of ps's CLUSTER patches for ctx, shared with earlier callers
+// whose patches were the same.
+func (cs *ClusterPatchers) For(ps *Patches, ctx Context) *ClusterPatcher {
+	patches := ps.scoped(networkingv1alpha3.EnvoyFilter_CLUSTER, ctx)
+	if len(patches) == 0 {
+		return &ClusterPatcher{ctx: ctx}
+	}
+	k := patcherKey{ctx: ctx, first: patches[0], last: patches[len(patches)-1], n: len(patches)}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, cp := range cs.patchers[k] {
+		if slices.Equal(cp.patches, patches) {
+			return cp
+		}
+	}
+	if cs.patchers == nil || cs.n >= maxPatchers {
+		cs.patchers, cs.n = map[patcherKey][]*ClusterPatcher{}, 0
+	}
+	cp := &ClusterPatcher{patches: patches, ctx: ctx}
+	cs.patchers[k] = append(cs.patchers[k], cp)
+	cs.n++
+	return cp
 }
 
 // combination is the merge of a set of MERGE patch values, with its encoding as the
@@ -134,8 +185,29 @@ func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
 	if len(cp.patches) == 0 {
 		return ClusterPlan{}
 	}
+	if hosts == nil {
+		cp.mu.Lock()
+		pl, ok := cp.plans[name]
+		cp.mu.Unlock()
+		if ok {
+			return pl
+		}
+	}
+	pl := cp.plan(name, hosts)
+	if hosts == nil {
+		cp.mu.Lock()
+		if cp.plans == nil || len(cp.plans) >= maxPlans {
+			cp.plans = map[string]ClusterPlan{}
+		}
+		cp.plans[name] = pl
+		cp.mu.Unlock()
+	}
+	return pl
+}
+
+func (cp *ClusterPatcher) plan(name string, hosts []string) ClusterPlan {
 	n := parseClusterName(name)
-	cp.matched = cp.matched[:0]
+	var matched []int
 	sum := uint64(fnvOffset)
 	combinable := true
 	for i, p := range cp.patches {
@@ -152,28 +224,30 @@ func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
 		if p.Operation != opMerge || v == nil || v.GetTransportSocket() != nil {
 			combinable = false
 		}
-		cp.matched = append(cp.matched, i)
+		matched = append(matched, i)
 		sum = (sum ^ uint64(i)) * fnvPrime
 	}
 	switch {
-	case len(cp.matched) == 0:
+	case len(matched) == 0:
 		return ClusterPlan{}
 	case !combinable:
-		seq := make([]*Patch, len(cp.matched))
-		for j, i := range cp.matched {
+		seq := make([]*Patch, len(matched))
+		for j, i := range matched {
 			seq[j] = cp.patches[i]
 		}
 		return ClusterPlan{sequential: seq}
 	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
 	if cp.combined == nil {
 		cp.combined = map[uint64][]*combination{}
 	}
 	for _, comb := range cp.combined[sum] {
-		if slices.Equal(comb.indexes, cp.matched) {
+		if slices.Equal(comb.indexes, matched) {
 			return ClusterPlan{merge: comb}
 		}
 	}
-	comb := cp.combine()
+	comb := cp.combine(matched)
 	cp.combined[sum] = append(cp.combined[sum], comb)
 	return ClusterPlan{merge: comb}
 }
@@ -186,9 +260,9 @@ const (
 
 // combine merges the values of the matched MERGE patches, in order, into one value keyed
 // by its deterministic encoding.
-func (cp *ClusterPatcher) combine() *combination {
+func (cp *ClusterPatcher) combine(matched []int) *combination {
 	var out *clusterv3.Cluster
-	for _, i := range cp.matched {
+	for _, i := range matched {
 		v := cp.patches[i].Value.(*clusterv3.Cluster)
 		if out == nil {
 			out = proto.Clone(v).(*clusterv3.Cluster)
@@ -196,7 +270,7 @@ func (cp *ClusterPatcher) combine() *combination {
 		}
 		mergeValue(opMerge, out, v)
 	}
-	comb := &combination{indexes: slices.Clone(cp.matched), value: out}
+	comb := &combination{indexes: matched, value: out}
 	if b, err := (proto.MarshalOptions{Deterministic: true}).Marshal(out); err == nil {
 		// Decoded patch values always marshal; an unkeyed combination is merely not shared.
 		comb.key = string(b)

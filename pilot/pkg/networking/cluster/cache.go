@@ -42,6 +42,8 @@ type Cache struct {
 	entries map[entryKey]*entry
 	// swept is the number of entries left by the last sweep.
 	swept int
+	// patchers share EnvoyFilter cluster plans between proxies with the same patches.
+	patchers envoyfilter.ClusterPatchers
 }
 
 // maxVariants bounds the patch combinations remembered per cluster; further ones are

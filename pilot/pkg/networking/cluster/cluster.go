@@ -41,7 +41,12 @@ func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
 	if p.Type != model.SidecarProxy {
 		ctx = envoyfilter.Gateway
 	}
-	cp := envoyfilter.NewClusterPatcher(patches, ctx)
+	var cp *envoyfilter.ClusterPatcher
+	if cache != nil {
+		cp = cache.patchers.For(patches, ctx)
+	} else {
+		cp = envoyfilter.NewClusterPatcher(patches, ctx)
+	}
 	out := cache.allOutbound(b, cp)
 	out = append(out, patched(cp, b.blackHole())...)
 	if p.Type == model.SidecarProxy {
