@@ -209,6 +209,11 @@ func (s *cachedRoutes) defaultRoutes(pc *model.PushContext, p *model.Proxy, svc 
 // whose listener view s is), the ports and the proxy's domainContext.
 func (s *cachedRoutes) serviceDomains(svc, orig *model.Service, listenerPort, port int, dc domainContext) vhostDomains {
 	k := domainsKey{svc: orig, listenerPort: listenerPort, port: port, ctx: dc}
+	if len(svc.Aliases) == 0 {
+		// Keyed by what the names read of the DNS domain: proxies of every namespace
+		// but the service's share the entry.
+		k.ctx.dnsDomain = domainClass(string(svc.Hostname), dc.dnsDomain)
+	}
 	s.cache.mu.Lock()
 	e := s.cache.domains[k]
 	if e != nil {

@@ -115,6 +115,27 @@ func altHostnames(hostname string, port int, proxyDomain string) []string {
 	return out
 }
 
+// domainClass returns what of a proxy's DNS domain (proxyDomain) the generated names of
+// hostname depend on (see altHostnames): for a Kubernetes proxy ("ns.svc.<cluster
+// domain>"), only whether the hostname is a service of its namespace - hostnames of other
+// namespaces and outside the cluster domain get the same names in every namespace; the
+// whole domain otherwise. Proxies whose domains have one class get the same names.
+func domainClass(hostname, proxyDomain string) string {
+	i := strings.Index(proxyDomain, ".svc.")
+	if i <= 0 {
+		return proxyDomain
+	}
+	cd := proxyDomain[i:]
+	if !strings.HasSuffix(hostname, cd) {
+		return cd
+	}
+	svcIdx, nsIdx := strings.Index(hostname, ".svc."), strings.Index(hostname, ".")
+	if svcIdx > 0 && nsIdx+1 < svcIdx && hostname[nsIdx+1:svcIdx] == proxyDomain[:i] {
+		return proxyDomain
+	}
+	return cd
+}
+
 // clusterDomainOf strips the namespace from "ns.svc.cluster.local", keeping
 // ".svc.cluster.local".
 func clusterDomainOf(proxyDomain string) string {

@@ -127,3 +127,35 @@ func TestParseRouteName(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainClass checks that proxies whose DNS domains have the same class for a
+// hostname get the same domains for it (the route cache shares them by class), and that
+// classes tell apart the proxies that get different ones.
+func TestDomainClass(t *testing.T) {
+	hostnames := []string{
+		"reviews.shop.svc.cluster.local", "reviews.team.svc.cluster.local", "httpbin.org",
+		"foo.local.campus.net", "10.0.0.1", "a.b.svc.cluster.local", "svc.cluster.local", "x.svc.cluster.local",
+	}
+	proxyDomains := []string{
+		"shop.svc.cluster.local", "team.svc.cluster.local", "other.svc.cluster.local", "b.svc.cluster.local",
+		"shop.svc.example.org", "local.campus.net", "campus.net",
+	}
+	classes := map[string]bool{}
+	for _, h := range hostnames {
+		for _, port := range []int{noPort, 8080} {
+			for _, d1 := range proxyDomains {
+				for _, d2 := range proxyDomains {
+					c1, c2 := domainClass(h, d1), domainClass(h, d2)
+					classes[c1] = true
+					same := cmp.Equal(altHostnames(h, port, d1), altHostnames(h, port, d2))
+					if c1 == c2 && !same {
+						t.Errorf("%s (port %d): %s and %s share class %q but get different names", h, port, d1, d2, c1)
+					}
+				}
+			}
+		}
+	}
+	if !classes[".svc.cluster.local"] || !classes["shop.svc.cluster.local"] {
+		t.Errorf("classes %v: the cases do not cover a shared and a namespace class", classes)
+	}
+}

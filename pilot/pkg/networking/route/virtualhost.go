@@ -308,9 +308,14 @@ type vhostDomains struct {
 func newVhostDomains(s *model.Service, listenerPort, port int, dc domainContext) vhostDomains {
 	var v vhostDomains
 	v.domains, v.alt = domainsFor(s, listenerPort, port, dc)
-	v.lower = make([]string, len(v.domains))
+	v.lower = v.domains // shared unless a domain has upper case
 	for i, d := range v.domains {
-		v.lower[i] = strings.ToLower(d)
+		if l := strings.ToLower(d); l != d {
+			if &v.lower[0] == &v.domains[0] {
+				v.lower = slices.Clone(v.domains)
+			}
+			v.lower[i] = l
+		}
 	}
 	return v
 }
