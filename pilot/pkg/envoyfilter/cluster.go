@@ -48,8 +48,10 @@ type ClusterPatcher struct {
 	// combined memoises the combination of each set of matching MERGE patches, by a hash
 	// of the set's indexes in patches (the indexes are kept to tell collisions apart).
 	combined map[uint64][]*combination
-	// plans memoises the plan of each cluster name (for the hosts its name says).
-	plans map[string]ClusterPlan
+	// plans memoises the plan of each cluster name (for the hosts its name says), as an
+	// index in distinct: a patcher's clusters share a handful of plans.
+	plans    map[string]uint32
+	distinct []ClusterPlan
 }
 
 // maxPlans bounds a patcher's memoised plans; past it, plans are made afresh.
@@ -187,7 +189,11 @@ func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
 	}
 	if hosts == nil {
 		cp.mu.Lock()
-		pl, ok := cp.plans[name]
+		i, ok := cp.plans[name]
+		var pl ClusterPlan
+		if ok {
+			pl = cp.distinct[i]
+		}
 		cp.mu.Unlock()
 		if ok {
 			return pl
@@ -195,14 +201,28 @@ func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
 	}
 	pl := cp.plan(name, hosts)
 	if hosts == nil {
-		cp.mu.Lock()
-		if cp.plans == nil || len(cp.plans) >= maxPlans {
-			cp.plans = map[string]ClusterPlan{}
-		}
-		cp.plans[name] = pl
-		cp.mu.Unlock()
+		cp.memo(name, pl)
 	}
 	return pl
+}
+
+// memo records pl as the plan of the cluster called name.
+func (cp *ClusterPatcher) memo(name string, pl ClusterPlan) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.plans == nil || len(cp.plans) >= maxPlans {
+		cp.plans, cp.distinct = map[string]uint32{}, nil
+	}
+	i := slices.IndexFunc(cp.distinct, pl.equal)
+	if i < 0 {
+		i = len(cp.distinct)
+		cp.distinct = append(cp.distinct, pl)
+	}
+	cp.plans[name] = uint32(i)
+}
+
+func (pl ClusterPlan) equal(o ClusterPlan) bool {
+	return pl.remove == o.remove && pl.merge == o.merge && slices.Equal(pl.sequential, o.sequential)
 }
 
 func (cp *ClusterPatcher) plan(name string, hosts []string) ClusterPlan {
