@@ -134,8 +134,8 @@ func serviceAccountsChanged(prev, next *PushContext, hosts map[host.Name]bool) b
 		if len(olds) != len(news) {
 			return true
 		}
-		for ns, s := range news {
-			o := olds[ns]
+		for _, s := range news {
+			o := olds.in(s.Namespace)
 			if o == nil || !slices.Equal(prev.ServiceAccounts(o), next.ServiceAccounts(s)) {
 				return true
 			}

@@ -29,11 +29,14 @@ const (
 	annotationKubeServiceAccs = "alpha.istio.io/kubernetes-serviceaccounts"
 )
 
+// podKey names a pod (cheaper to hash than its config.Key).
+type podKey struct{ namespace, name string }
+
 // workloadIndex holds the Pods, Nodes and Namespaces endpoints and proxies are resolved
 // against.
 type workloadIndex struct {
 	podsByIP    map[string]*corev1.Pod
-	podsByName  map[config.Key]*corev1.Pod
+	podsByName  map[podKey]*corev1.Pod
 	nodes       map[string]*corev1.Node
 	namespaces  map[string]*corev1.Namespace
 	trustDomain string
@@ -43,7 +46,7 @@ func buildWorkloadIndex(store *Store, _ Options) *workloadIndex {
 	pods := store.List(schema.Pod, "")
 	w := &workloadIndex{
 		podsByIP:   make(map[string]*corev1.Pod, len(pods)),
-		podsByName: make(map[config.Key]*corev1.Pod, len(pods)),
+		podsByName: make(map[podKey]*corev1.Pod, len(pods)),
 		nodes:      map[string]*corev1.Node{},
 		namespaces: map[string]*corev1.Namespace{},
 	}
@@ -254,7 +257,7 @@ func endpointHealth(s *Service, e discoveryv1.Endpoint) HealthStatus {
 
 func (w *workloadIndex) podForEndpoint(addr string, ref *corev1.ObjectReference) *corev1.Pod {
 	if ref != nil && ref.Kind == "Pod" {
-		if p := w.podsByName[config.Key{Kind: schema.Pod, Namespace: ref.Namespace, Name: ref.Name}]; p != nil {
+		if p := w.podsByName[podKey{ref.Namespace, ref.Name}]; p != nil {
 			return p
 		}
 	}

@@ -89,28 +89,19 @@ func (pc *PushContext) ServiceForHostname(p *Proxy, h host.Name) *Service {
 			return s
 		}
 	}
-	byNS := pc.services.byHost[h]
-	if p != nil {
-		if s := byNS[p.ConfigNamespace]; s != nil {
-			return s
-		}
+	hs := pc.services.byHost[h]
+	if p == nil {
+		return hs.first()
 	}
-	var nss []string
-	for ns, s := range byNS {
-		if p == nil || pc.IsServiceVisible(s, p.ConfigNamespace) {
-			nss = append(nss, ns)
-		}
+	if s := hs.in(p.ConfigNamespace); s != nil {
+		return s
 	}
-	if len(nss) == 0 {
-		return nil
-	}
-	sort.Strings(nss)
-	return byNS[nss[0]]
+	return hs.firstVisible(pc, p.ConfigNamespace)
 }
 
-// ServicesByHostname returns the services with hostname h, keyed by namespace.
-func (pc *PushContext) ServicesByHostname(h host.Name) map[string]*Service {
-	return pc.services.byHost[h]
+// ServiceIn returns the service with hostname h defined in namespace ns, or nil.
+func (pc *PushContext) ServiceIn(h host.Name, ns string) *Service {
+	return pc.services.byHost[h].in(ns)
 }
 
 // IsServiceVisible reports whether s is exported to namespace ns.

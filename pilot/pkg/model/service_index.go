@@ -4,6 +4,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -20,7 +21,7 @@ import (
 // the objects it touches.
 type serviceIndex struct {
 	all    []*Service
-	byHost map[host.Name]map[string]*Service
+	byHost map[host.Name]hostServices
 
 	// kube and entries are the services (with endpoints) of each Kubernetes Service and
 	// each ServiceEntry; sliceOwner maps an EndpointSlice to its Service.
@@ -46,6 +47,48 @@ type serviceIndex struct {
 	byNamespaceOnce sync.Once
 	byNamespace     map[string][]*Service
 	position        map[*Service]int
+}
+
+// hostServices are the services with one hostname, at most one per namespace, in
+// namespace order (a slice: almost every hostname has one).
+type hostServices []*Service
+
+// in returns the service of namespace ns, or nil.
+func (hs hostServices) in(ns string) *Service {
+	for _, s := range hs {
+		if s.Namespace == ns {
+			return s
+		}
+	}
+	return nil
+}
+
+// first returns the service of the first namespace, or nil.
+func (hs hostServices) first() *Service {
+	if len(hs) == 0 {
+		return nil
+	}
+	return hs[0]
+}
+
+// firstVisible returns the service of the first namespace that exports it to ns, or nil.
+func (hs hostServices) firstVisible(pc *PushContext, ns string) *Service {
+	for _, s := range hs {
+		if pc.IsServiceVisible(s, ns) {
+			return s
+		}
+	}
+	return nil
+}
+
+// put makes s its namespace's service, in place.
+func (hs hostServices) put(s *Service) hostServices {
+	i, found := slices.BinarySearchFunc(hs, s.Namespace, func(e *Service, ns string) int { return strings.Compare(e.Namespace, ns) })
+	if found {
+		hs[i] = s
+		return hs
+	}
+	return slices.Insert(hs, i, s)
 }
 
 // inNamespace returns the services defined in namespace ns, in all's order.
@@ -333,11 +376,10 @@ func (si *serviceIndex) splice(prev *serviceIndex, ei *endpointIndex, removed []
 	// Re-derive the hostname and endpoint entries of the touched keys only.
 	si.byHost = maps.Clone(prev.byHost)
 	for k := range touched {
-		if m := si.byHost[k.Hostname]; m != nil {
-			m = maps.Clone(m)
-			delete(m, k.Namespace)
-			si.byHost[k.Hostname] = m
-			if len(m) == 0 {
+		if hs := si.byHost[k.Hostname]; hs != nil {
+			hs = slices.DeleteFunc(slices.Clone(hs), func(s *Service) bool { return s.Namespace == k.Namespace })
+			si.byHost[k.Hostname] = hs
+			if len(hs) == 0 {
 				delete(si.byHost, k.Hostname)
 			}
 		}
@@ -353,12 +395,9 @@ func (si *serviceIndex) splice(prev *serviceIndex, ei *endpointIndex, removed []
 		if !touched[k] {
 			continue
 		}
-		m := si.byHost[s.Hostname]
-		if m == nil {
-			m = map[string]*Service{}
-			si.byHost[s.Hostname] = m
-		}
-		m[k.Namespace] = s // the last in order wins, as in a full build
+		// The slices were cloned above (or are new): put may work in place. The last in
+		// order wins, as in a full build.
+		si.byHost[s.Hostname] = si.byHost[s.Hostname].put(s)
 	}
 	byKey := map[serviceKey][]*Service{}
 	for _, s := range si.all {
@@ -597,12 +636,9 @@ func (si *serviceIndex) assembleFrom(rs []sourced) *endpointIndex {
 			break
 		}
 	}
-	si.byHost = make(map[host.Name]map[string]*Service, len(si.all))
+	si.byHost = make(map[host.Name]hostServices, len(si.all))
 	for _, s := range si.all {
-		if si.byHost[s.Hostname] == nil {
-			si.byHost[s.Hostname] = map[string]*Service{}
-		}
-		si.byHost[s.Hostname][s.Namespace] = s
+		si.byHost[s.Hostname] = si.byHost[s.Hostname].put(s)
 	}
 	return ei
 }

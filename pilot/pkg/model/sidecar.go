@@ -312,20 +312,12 @@ func (sc *SidecarScope) collectServices(pc *PushContext, ns string) {
 		for _, vs := range l.VirtualServices {
 			for _, h := range virtualServiceDestinationHosts(vs.Spec.(*networkingv1alpha3.VirtualService)) {
 				sc.vsDestinations[h] = true
-				byNS := pc.services.byHost[h]
-				s := byNS[ns]
+				hs := pc.services.byHost[h]
+				s := hs.in(ns)
 				if s == nil {
-					var nss []string
-					for n, cand := range byNS {
-						if pc.IsServiceVisible(cand, ns) {
-							nss = append(nss, n)
-						}
-					}
-					if len(nss) == 0 {
+					if s = hs.firstVisible(pc, ns); s == nil {
 						continue
 					}
-					sort.Strings(nss)
-					s = byNS[nss[0]]
 				}
 				if l.IstioListener.GetPort().GetNumber() != 0 {
 					s = serviceWithPort(s, int(l.IstioListener.GetPort().GetNumber()))

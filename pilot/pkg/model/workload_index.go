@@ -35,13 +35,13 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		switch k.Kind {
 		case schema.Pod:
 			clone(schema.Pod)
-			if old := next.podsByName[k]; old != nil {
+			if old := next.podsByName[podKey{k.Namespace, k.Name}]; old != nil {
 				for ip := range podIPs(old) {
 					if next.podsByIP[ip] == old {
 						delete(next.podsByIP, ip)
 					}
 				}
-				delete(next.podsByName, k)
+				delete(next.podsByName, podKey{k.Namespace, k.Name})
 			}
 			if c != nil {
 				next.addPod(k, c.Spec.(*corev1.Pod))
@@ -67,7 +67,7 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 
 // addPod indexes a pod by name and by its (non host-network) IPs.
 func (w *workloadIndex) addPod(k config.Key, pod *corev1.Pod) {
-	w.podsByName[k] = pod
+	w.podsByName[podKey{k.Namespace, k.Name}] = pod
 	for ip := range podIPs(pod) {
 		w.podsByIP[ip] = pod
 	}

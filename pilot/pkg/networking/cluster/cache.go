@@ -145,7 +145,7 @@ func sameRule(a, b *model.ConsolidatedDestinationRule) bool {
 // sweep drops the entries whose service is no longer pc's. c.mu is held.
 func (c *Cache) sweep(pc *model.PushContext) {
 	for k, e := range c.entries {
-		if pc.ServicesByHostname(k.host)[k.namespace] != e.svc {
+		if pc.ServiceIn(k.host, k.namespace) != e.svc {
 			delete(c.entries, k)
 		}
 	}
