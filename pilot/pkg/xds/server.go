@@ -187,28 +187,40 @@ func (s *Server) debouncedPush(req *model.PushRequest, events int) {
 	if hosts, ok := req.Push.DestinationRuleHosts(); ok && req.Full && !req.Forced {
 		req.EndpointHosts = hosts
 	}
-	var full *model.PushRequest // req as a full push, for proxies whose own config changed
-	queued := 0
-	for _, c := range s.Connections() {
-		switch pushFor(c, req) {
-		case model.FullPush:
-			if !req.Full {
-				if full == nil {
-					cp := *req
-					cp.Full, cp.EndpointHosts = true, nil
-					full = &cp
+	// req as a full push, for proxies whose own config changed.
+	full := sync.OnceValue(func() *model.PushRequest {
+		cp := *req
+		cp.Full, cp.EndpointHosts = true, nil
+		return &cp
+	})
+	// Deciding may compute the proxies' new SidecarScopes: spread over the CPUs, each
+	// connection queued as soon as its decision is made.
+	conns := s.Connections()
+	var next, queued atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(conns)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(conns)); i = next.Add(1) - 1 {
+				c := conns[i]
+				switch pushFor(c, req) {
+				case model.FullPush:
+					if req.Full {
+						c.enqueue(req)
+					} else {
+						c.enqueue(full())
+					}
+					queued.Add(1)
+				case model.EndpointsPush:
+					c.enqueue(req)
+					queued.Add(1)
 				}
-				c.enqueue(full)
-			} else {
-				c.enqueue(req)
 			}
-			queued++
-		case model.EndpointsPush:
-			c.enqueue(req)
-			queued++
-		}
+		}()
 	}
-	s.log.V(1).Info("push", "full", req.Full, "configs", len(req.ConfigsUpdated), "events", events, "connections", queued)
+	wg.Wait()
+	s.log.V(1).Info("push", "full", req.Full, "configs", len(req.ConfigsUpdated), "events", events, "connections", queued.Load())
 }
 
 // Connections returns the current connections, sorted by ID.
