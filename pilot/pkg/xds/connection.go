@@ -2,6 +2,7 @@ package xds
 
 import (
 	"sort"
+	"unique"
 	"strconv"
 	"sync"
 	"time"
@@ -143,8 +144,15 @@ func (s *nonceSource) next() string {
 	return strconv.FormatUint(s.n, 36)
 }
 
+// sortedCopy returns the names sorted, in a new slice. Names are interned: a connection
+// keeps the names it watches for as long as it lives,
+// and most are the same across proxies (1,000 sidecars each watching ~1,000 EDS clusters
+// would otherwise hold a million copies, ~40 MB, decoded from their requests).
 func sortedCopy(names []string) []string {
-	out := append([]string(nil), names...)
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = unique.Make(n).Value()
+	}
 	sort.Strings(out)
 	return out
 }
