@@ -2,10 +2,10 @@ package xds
 
 import (
 	"sort"
-	"unique"
 	"strconv"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 )
