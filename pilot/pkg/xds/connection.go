@@ -145,9 +145,9 @@ func (s *nonceSource) next() string {
 }
 
 // sortedCopy returns the names sorted, in a new slice. Names are interned: a connection
-// keeps the names it watches for as long as it lives,
-// and most are the same across proxies (1,000 sidecars each watching ~1,000 EDS clusters
-// would otherwise hold a million copies, ~40 MB, decoded from their requests).
+// keeps the names it watches for as long as it lives, and most are the same across
+// proxies (1,000 sidecars each watching ~1,000 EDS clusters would otherwise hold a
+// million copies, ~40 MB, decoded from their requests).
 func sortedCopy(names []string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
