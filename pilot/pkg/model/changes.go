@@ -78,6 +78,9 @@ type changes struct {
 	// serviceAccountsChanged is set when the identities behind a service with changed
 	// endpoints changed: clusters verify them (SANs), so it is no endpoint-only change.
 	serviceAccountsChanged bool
+	// layer4VirtualServices is set when a changed VirtualService has tcp or tls routes,
+	// before or after.
+	layer4VirtualServices bool
 }
 
 type namespacedHosts struct {
@@ -105,6 +108,7 @@ func computeChanges(prev, next *PushContext, changed map[config.Key]struct{}, wh
 		switch k.Kind {
 		case schema.VirtualService:
 			for _, idx := range []*virtualServiceIndex{prev.virtualServices, next.virtualServices} {
+				ch.layer4VirtualServices = ch.layer4VirtualServices || idx.layer4[k]
 				hs, ok := idx.hosts[k]
 				if ok && len(hs) == 0 {
 					ch.allVirtualServices = true
@@ -383,6 +387,23 @@ func (pc *PushContext) EndpointHosts() (hosts map[host.Name]bool, endpointsOnly 
 		}
 	}
 	return ch.endpointHosts, endpointsOnly
+}
+
+// HTTPRouteChangesOnly reports whether every change behind this context is a
+// VirtualService with neither tcp nor tls routes, before and after: listeners read
+// VirtualServices only for those, so a proxy's listeners are unchanged unless its scope's
+// services are.
+func (pc *PushContext) HTTPRouteChangesOnly() bool {
+	ch := pc.changes
+	if ch == nil || ch.all || len(ch.keys) == 0 || ch.layer4VirtualServices {
+		return false
+	}
+	for k := range ch.keys {
+		if k.Kind != schema.VirtualService {
+			return false
+		}
+	}
+	return true
 }
 
 // DestinationRuleHosts returns, when every change behind this context is a

@@ -41,7 +41,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 		"15-envoyfilter-lua-cluster-merge", "35-envoyfilter-network-http-listener-filters",
 		"36-envoyfilter-route-vhost-http-route-ops", "38-envoyfilter-selection-priority-version",
 		"11-dr-lb-connpool-outlier", "17-peerauthn-mesh-strict", "37-envoyfilter-cluster-ops",
-		"40-envoyfilter-gateway-clusters",
+		"40-envoyfilter-gateway-clusters", "10-vs-tcp-tls-routes",
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -78,6 +78,10 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				if key.Kind == schema.VirtualService && model.SameScopeServices(prevProxy.SidecarScope, p.SidecarScope) &&
 					!bytes.Equal(prevOut.clusters, got.clusters) {
 					t.Fatalf("step %d (%s %s): a VirtualService change kept the scope's services but changed clusters", step, what, key)
+				}
+				if pc.HTTPRouteChangesOnly() && model.SameScopeServices(prevProxy.SidecarScope, p.SidecarScope) &&
+					!bytes.Equal(prevOut.listeners, got.listeners) {
+					t.Fatalf("step %d (%s %s): an HTTP-only VirtualService change kept the scope's services but changed listeners", step, what, key)
 				}
 				if hosts, only := pc.EndpointHosts(); only {
 					switch pc.PushFor(prevProxy, false) {
@@ -275,7 +279,7 @@ func cmpKey(a, b config.Key) int {
 }
 
 // rendered is a proxy's generated config, whole and without endpoints.
-type rendered struct{ all, noEndpoints, clusters []byte }
+type rendered struct{ all, noEndpoints, clusters, listeners []byte }
 
 func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) (rendered, *model.Proxy) {
 	t.Helper()
@@ -289,6 +293,10 @@ func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	listeners, err := (&generate.Output{Listeners: out.Listeners}).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out.Endpoints = nil
 	noEndpoints, err := out.JSON()
 	if err != nil {
@@ -299,7 +307,7 @@ func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rendered{all, noEndpoints, clusters}, p
+	return rendered{all, noEndpoints, clusters, listeners}, p
 }
 
 func render(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) []byte {

@@ -35,6 +35,8 @@ type virtualServiceIndex struct {
 	// hosts are every VirtualService's resolved hosts, so that a change can be matched
 	// against SidecarScopes after the object is gone.
 	hosts map[config.Key][]host.Name
+	// layer4 are the VirtualServices with tcp or tls routes, the only ones listeners read.
+	layer4 map[config.Key]bool
 }
 
 // resolvedVirtualService is a stored VirtualService's resolved hosts and resolved copy.
@@ -68,6 +70,7 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *vir
 		public:    map[string][]*config.Config{},
 		delegates: map[config.Key]*delegateVirtualService{},
 		hosts:     make(map[config.Key][]host.Name, len(all)),
+		layer4:    map[config.Key]bool{},
 	}
 	ctx := pc.compileContext()
 	rs := make([]*resolvedVirtualService, len(all))
@@ -75,6 +78,9 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *vir
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
 		rs[i] = store.compiledFor(c, ctx).(*resolvedVirtualService)
 		idx.hosts[c.Key()] = rs[i].hosts
+		if len(vs.GetTcp()) > 0 || len(vs.GetTls()) > 0 {
+			idx.layer4[c.Key()] = true
+		}
 		if len(vs.GetHosts()) == 0 {
 			exp := vsExportTo(vs.GetExportTo(), pc.exportDefaults.virtualService, c.Namespace)
 			idx.delegates[c.Key()] = &delegateVirtualService{config: rs[i].vs, exportTo: exp}

@@ -100,9 +100,11 @@ func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string
 	types := c.typesToPush(req)
 	clustersSent := false
 	for _, t := range types {
-		if t == ClusterType && before != nil && routesOnly(req.ConfigsUpdated) && !req.Forced &&
+		if before != nil && routesOnly(req.ConfigsUpdated) && !req.Forced &&
+			(t == ClusterType || (t == ListenerType && req.Push.HTTPRouteChangesOnly())) &&
 			model.SameScopeServices(before.SidecarScope, after.SidecarScope) {
-			// Clusters depend on the scope's services, not on routes: unchanged.
+			// Clusters depend on the scope's services, not on routes; listeners on
+			// them and on tcp/tls routes only: unchanged.
 			continue
 		}
 		sent, err := respond(t, t == EndpointType && clustersSent)
