@@ -133,10 +133,10 @@ func (pc *PushContext) rebuildConfig(store *Store, which index, changed map[conf
 		pc.virtualServices = buildVirtualServiceIndex(store, pc, &pc.virtualServiceErrors)
 	}
 	if which&destinationRulesIndex != 0 {
-		prev := pc.destinationRules
-		pc.destinationRules = buildDestinationRuleIndex(store, pc, nil)
-		if len(changed) > 0 {
-			pc.destinationRules.reuse(prev, changed)
+		if pc.destinationRules != nil && len(changed) > 0 {
+			pc.destinationRules = pc.destinationRules.derive(store, pc, changed)
+		} else {
+			pc.destinationRules = buildDestinationRuleIndex(store, pc, nil)
 		}
 	}
 	if which&sidecarsIndex != 0 {

@@ -3,6 +3,7 @@ package model
 import (
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	"maps"
 	"slices"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
@@ -65,8 +66,56 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		rootLocal:      newHostRules(),
 		hosts:          map[config.Key]host.Name{},
 	}
+	idx.addAll(store.List(schema.DestinationRule, ""), pc)
+	return idx
+}
+
+// derive returns the index after DestinationRule changes: a rule only enters its own
+// namespace's sets (and the root's private set), so the namespaces with a changed rule
+// are indexed again - their unchanged consolidated rules keeping their pointers (reuse)
+// - and the others are shared with idx.
+func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed map[config.Key]struct{}) *destinationRuleIndex {
+	namespaces := map[string]bool{}
+	next := &destinationRuleIndex{
+		namespaceLocal: maps.Clone(idx.namespaceLocal),
+		exported:       maps.Clone(idx.exported),
+		rootLocal:      idx.rootLocal,
+		hosts:          maps.Clone(idx.hosts),
+	}
+	for k := range changed {
+		if k.Kind != schema.DestinationRule {
+			continue
+		}
+		namespaces[k.Namespace] = true
+		delete(next.hosts, k)
+	}
 	root := pc.RootNamespace()
-	for _, c := range sortDestinationRules(store.List(schema.DestinationRule, "")) {
+	var cs []*config.Config
+	for ns := range namespaces {
+		delete(next.namespaceLocal, ns)
+		delete(next.exported, ns)
+		if ns == root {
+			next.rootLocal = newHostRules()
+		}
+		cs = append(cs, store.List(schema.DestinationRule, ns)...)
+	}
+	SortConfigs(cs)
+	next.addAll(cs, pc)
+	for ns := range namespaces {
+		next.namespaceLocal[ns].reuse(idx.namespaceLocal[ns], changed)
+		next.exported[ns].reuse(idx.exported[ns], changed)
+	}
+	if namespaces[root] {
+		next.rootLocal.reuse(idx.rootLocal, changed)
+	}
+	return next
+}
+
+// addAll indexes the DestinationRules cs (in SortConfigs order): rules with a workload
+// selector first, as istiod merges them.
+func (idx *destinationRuleIndex) addAll(cs []*config.Config, pc *PushContext) {
+	root := pc.RootNamespace()
+	for _, c := range sortDestinationRules(cs) {
 		c = resolveDestinationRule(c, pc.Options.DomainSuffix)
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
 		idx.hosts[c.Key()] = host.Name(dr.GetHost())
@@ -86,28 +135,14 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 			idx.rootLocal.add(c, exp)
 		}
 	}
-	return idx
 }
 
-// reuse replaces each consolidated rule of idx by prev's at the same namespace, host and
-// position when both were merged from the same objects, in the same order, and none of
-// them changed: the content is then identical, and keeping the old pointer lets readers
-// that key on it (the cluster cache) tell the rule did not change.
-func (idx *destinationRuleIndex) reuse(prev *destinationRuleIndex, changed map[config.Key]struct{}) {
-	if prev == nil {
-		return
-	}
-	for ns, hr := range idx.namespaceLocal {
-		hr.reuse(prev.namespaceLocal[ns], changed)
-	}
-	for ns, hr := range idx.exported {
-		hr.reuse(prev.exported[ns], changed)
-	}
-	idx.rootLocal.reuse(prev.rootLocal, changed)
-}
-
+// reuse replaces each consolidated rule of hr by prev's at the same host and position
+// when both were merged from the same objects, in the same order, and none of them
+// changed: the content is then identical, and keeping the old pointer lets readers that
+// key on it (the cluster cache) tell the rule did not change.
 func (hr *hostRules) reuse(prev *hostRules, changed map[config.Key]struct{}) {
-	if prev == nil {
+	if hr == nil || prev == nil {
 		return
 	}
 	for _, pair := range [2][2]map[host.Name][]*ConsolidatedDestinationRule{{hr.specific, prev.specific}, {hr.wildcard, prev.wildcard}} {
