@@ -66,7 +66,7 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		rootLocal:      newHostRules(),
 		hosts:          map[config.Key]host.Name{},
 	}
-	idx.addAll(store.List(schema.DestinationRule, ""), pc)
+	idx.addAll(store, store.List(schema.DestinationRule, ""), pc)
 	return idx
 }
 
@@ -100,7 +100,7 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 		cs = append(cs, store.List(schema.DestinationRule, ns)...)
 	}
 	SortConfigs(cs)
-	next.addAll(cs, pc)
+	next.addAll(store, cs, pc)
 	for ns := range namespaces {
 		next.namespaceLocal[ns].reuse(idx.namespaceLocal[ns], changed)
 		next.exported[ns].reuse(idx.exported[ns], changed)
@@ -113,16 +113,14 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 
 // addAll indexes the DestinationRules cs (in SortConfigs order): rules with a workload
 // selector first, as istiod merges them.
-func (idx *destinationRuleIndex) addAll(cs []*config.Config, pc *PushContext) {
+func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *PushContext) {
 	root := pc.RootNamespace()
+	ctx := pc.compileContext()
 	for _, c := range sortDestinationRules(cs) {
-		c = resolveDestinationRule(c, pc.Options.DomainSuffix)
+		cr := store.compiledFor(c, ctx).(*compiledRule)
+		c, exp := cr.rule, cr.exportTo
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
 		idx.hosts[c.Key()] = host.Name(dr.GetHost())
-		exp := ExportSet(dr.ExportTo)
-		if dr.GetWorkloadSelector() != nil {
-			exp = map[string]bool{".": true}
-		}
 		if len(exp) == 0 || exp["*"] || exp["."] || exp[c.Namespace] {
 			ruleSet(idx.namespaceLocal, c.Namespace).add(c, exp)
 		}
@@ -193,6 +191,24 @@ func sortDestinationRules(cs []*config.Config) []*config.Config {
 		}
 	}
 	return append(withSelector, without...)
+}
+
+// compiledRule is a DestinationRule as the store compiles it: host resolved, and the
+// namespaces it is exported to ({"."} for rules with a workload selector).
+type compiledRule struct {
+	rule     *config.Config
+	exportTo map[string]bool
+}
+
+// compileDestinationRule is the DestinationRule compiler (see Store).
+func compileDestinationRule(c *config.Config, ctx compileContext) any {
+	c = resolveDestinationRule(c, ctx.domainSuffix)
+	dr := c.Spec.(*networkingv1alpha3.DestinationRule)
+	exp := ExportSet(dr.ExportTo)
+	if dr.GetWorkloadSelector() != nil {
+		exp = map[string]bool{".": true}
+	}
+	return &compiledRule{rule: c, exportTo: exp}
 }
 
 // resolveDestinationRule returns a copy of c whose host is fully qualified relative to c's

@@ -43,16 +43,11 @@ type workloadIndex struct {
 }
 
 func buildWorkloadIndex(store *Store, _ Options) *workloadIndex {
-	pods := store.List(schema.Pod, "")
 	w := &workloadIndex{
-		podsByIP:   make(map[string]*corev1.Pod, len(pods)),
-		podsByName: make(map[podKey]*corev1.Pod, len(pods)),
 		nodes:      map[string]*corev1.Node{},
 		namespaces: map[string]*corev1.Namespace{},
 	}
-	for _, c := range pods {
-		w.addPod(c.Key(), c.Spec.(*corev1.Pod))
-	}
+	w.podsByIP, w.podsByName = store.podSnapshot()
 	for _, c := range store.List(schema.Node, "") {
 		w.nodes[c.Name] = c.Spec.(*corev1.Node)
 	}

@@ -637,8 +637,16 @@ func (si *serviceIndex) assembleFrom(rs []sourced) *endpointIndex {
 		}
 	}
 	si.byHost = make(map[host.Name]hostServices, len(si.all))
-	for _, s := range si.all {
-		si.byHost[s.Hostname] = si.byHost[s.Hostname].put(s)
+	// Almost every hostname has one service: its entry is a one-element window of one
+	// shared array (capped, so a second namespace's put copies it out).
+	single := make([]*Service, len(si.all))
+	for i, s := range si.all {
+		if hs, ok := si.byHost[s.Hostname]; ok {
+			si.byHost[s.Hostname] = hs.put(s)
+			continue
+		}
+		single[i] = s
+		si.byHost[s.Hostname] = single[i : i+1 : i+1]
 	}
 	return ei
 }

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
 )
@@ -24,6 +26,8 @@ type Store struct {
 	// compiled holds what each stored object's compiler made of it.
 	compiled map[*config.Config]any
 	ctx      compileContext
+	// pods indexes the stored Pods (see podIndex).
+	pods podIndex
 }
 
 // compileContext is what compilers read besides the object: the local cluster, the trust
@@ -51,9 +55,10 @@ func (pc *PushContext) compileContext() compileContext {
 // compilers compile one object of their kind; the result must depend only on the object
 // and the context.
 var compilers = map[config.Kind]func(*config.Config, compileContext) any{
-	schema.EnvoyFilter:    compileEnvoyFilter,
-	schema.ServiceEntry:   compileServiceEntry,
-	schema.VirtualService: compileVirtualService,
+	schema.EnvoyFilter:     compileEnvoyFilter,
+	schema.ServiceEntry:    compileServiceEntry,
+	schema.VirtualService:  compileVirtualService,
+	schema.DestinationRule: compileDestinationRule,
 }
 
 // NewStore returns an empty Store compiling for istiod's default cluster ID and trust
@@ -70,6 +75,7 @@ func NewStoreFor(opts Options, trustDomain string) *Store {
 		sorted:   map[config.Kind][]*config.Config{},
 		compiled: map[*config.Config]any{},
 		ctx:      contextFor(opts, trustDomain),
+		pods:     newPodIndex(),
 	}
 }
 
@@ -97,6 +103,10 @@ func (s *Store) Set(c *config.Config) bool {
 	if compiled != nil {
 		s.compiled[c] = compiled
 	}
+	if pod, isPod := c.Spec.(*corev1.Pod); isPod && c.Kind == schema.Pod {
+		s.pods.remove(podKey{k.Namespace, k.Name})
+		s.pods.add(podKey{k.Namespace, k.Name}, pod)
+	}
 	m[k] = c
 	delete(s.sorted, c.Kind)
 	return true
@@ -114,6 +124,9 @@ func (s *Store) Delete(k config.Key) bool {
 	delete(m, k)
 	delete(s.compiled, old)
 	delete(s.sorted, k.Kind)
+	if k.Kind == schema.Pod {
+		s.pods.remove(podKey{k.Namespace, k.Name})
+	}
 	return true
 }
 

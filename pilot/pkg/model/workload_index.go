@@ -11,8 +11,7 @@ import (
 )
 
 // derive returns the workload index after the Pod, Node and Namespace changes named by
-// changed, sharing what did not change. (Pod IPs are unique among running pods; should two
-// pods claim one IP, the one seen last wins, as in a full build of the same store.)
+// changed, sharing what did not change. Pods are taken from the store's pod index.
 func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *workloadIndex {
 	next := *w
 	cloned := map[config.Kind]bool{}
@@ -23,7 +22,7 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		cloned[k] = true
 		switch k {
 		case schema.Pod:
-			next.podsByIP, next.podsByName = maps.Clone(w.podsByIP), maps.Clone(w.podsByName)
+			next.podsByIP, next.podsByName = store.podSnapshot()
 		case schema.Node:
 			next.nodes = maps.Clone(w.nodes)
 		case schema.Namespace:
@@ -35,17 +34,6 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		switch k.Kind {
 		case schema.Pod:
 			clone(schema.Pod)
-			if old := next.podsByName[podKey{k.Namespace, k.Name}]; old != nil {
-				for ip := range podIPs(old) {
-					if next.podsByIP[ip] == old {
-						delete(next.podsByIP, ip)
-					}
-				}
-				delete(next.podsByName, podKey{k.Namespace, k.Name})
-			}
-			if c != nil {
-				next.addPod(k, c.Spec.(*corev1.Pod))
-			}
 		case schema.Node:
 			clone(schema.Node)
 			if c == nil {
@@ -63,14 +51,6 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		}
 	}
 	return &next
-}
-
-// addPod indexes a pod by name and by its (non host-network) IPs.
-func (w *workloadIndex) addPod(k config.Key, pod *corev1.Pod) {
-	w.podsByName[podKey{k.Namespace, k.Name}] = pod
-	for ip := range podIPs(pod) {
-		w.podsByIP[ip] = pod
-	}
 }
 
 // podIPs yields the addresses a pod is reachable on as itself: none for host-network
