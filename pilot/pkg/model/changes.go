@@ -4,6 +4,9 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
@@ -404,6 +407,54 @@ func (pc *PushContext) HTTPRouteChangesOnly() bool {
 		}
 	}
 	return true
+}
+
+// DestinationRulesSpareRoutes reports, for a proxy whose scope went from before to after
+// with the same services, whether the DestinationRule changes behind this context leave
+// its routes and listeners as they were: every change is a DestinationRule with exact
+// hosts (before and after), and for each such host the rule the scope applies carries,
+// before and after, the same of what routes and listeners read (routeView).
+func (pc *PushContext) DestinationRulesSpareRoutes(before, after *SidecarScope) bool {
+	hosts, ok := pc.DestinationRuleHosts()
+	if !ok || !SameScopeServices(before, after) {
+		return false
+	}
+	for h := range hosts {
+		if !proto.Equal(routeView(before.DestinationRule(h).Spec()), routeView(after.DestinationRule(h).Spec())) {
+			return false
+		}
+	}
+	return true
+}
+
+// routeView is what route and listener generation read of a DestinationRule: load
+// balancing (consistent hashing), the TCP idle timeout and connection duration, and
+// tunnels, at the rule, port and subset levels, with subset names. Everything else
+// (connection limits, outlier detection, TLS, ...) only shapes clusters.
+func routeView(dr *networkingv1alpha3.DestinationRule) *networkingv1alpha3.DestinationRule {
+	if dr == nil {
+		return nil
+	}
+	view := func(tp *networkingv1alpha3.TrafficPolicy) *networkingv1alpha3.TrafficPolicy {
+		if tp == nil {
+			return nil
+		}
+		out := &networkingv1alpha3.TrafficPolicy{LoadBalancer: tp.GetLoadBalancer(), Tunnel: tp.GetTunnel()}
+		if tcp := tp.GetConnectionPool().GetTcp(); tcp != nil {
+			out.ConnectionPool = &networkingv1alpha3.ConnectionPoolSettings{Tcp: &networkingv1alpha3.ConnectionPoolSettings_TCPSettings{
+				IdleTimeout: tcp.GetIdleTimeout(), MaxConnectionDuration: tcp.GetMaxConnectionDuration()}}
+		}
+		for _, pls := range tp.GetPortLevelSettings() {
+			out.PortLevelSettings = append(out.PortLevelSettings, &networkingv1alpha3.TrafficPolicy_PortTrafficPolicy{
+				Port: pls.GetPort(), LoadBalancer: pls.GetLoadBalancer()})
+		}
+		return out
+	}
+	out := &networkingv1alpha3.DestinationRule{Host: dr.GetHost(), TrafficPolicy: view(dr.GetTrafficPolicy())}
+	for _, ss := range dr.GetSubsets() {
+		out.Subsets = append(out.Subsets, &networkingv1alpha3.Subset{Name: ss.GetName(), TrafficPolicy: view(ss.GetTrafficPolicy())})
+	}
+	return out
 }
 
 // DestinationRuleHosts returns, when every change behind this context is a

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,6 +84,10 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				if pc.HTTPRouteChangesOnly() && model.SameScopeServices(prevProxy.SidecarScope, p.SidecarScope) &&
 					!bytes.Equal(prevOut.listeners, got.listeners) {
 					t.Fatalf("step %d (%s %s): an HTTP-only VirtualService change kept the scope's services but changed listeners", step, what, key)
+				}
+				if pc.DestinationRulesSpareRoutes(prevProxy.SidecarScope, p.SidecarScope) &&
+					(!bytes.Equal(prevOut.listeners, got.listeners) || !bytes.Equal(prevOut.routes, got.routes)) {
+					t.Fatalf("step %d (%s %s): DestinationRulesSpareRoutes but listeners or routes changed", step, what, key)
 				}
 				if hosts, only := pc.EndpointHosts(); only {
 					switch pc.PushFor(prevProxy, false) {
@@ -176,6 +182,17 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 			}
 			dr.TrafficPolicy.ConnectionPool = &networkingv1alpha3.ConnectionPoolSettings{
 				Tcp: &networkingv1alpha3.ConnectionPoolSettings_TCPSettings{MaxConnections: int32(step + 1)},
+			}
+			// Sometimes what routes and listeners read too: consistent hashing, an idle
+			// timeout.
+			if rng.IntN(3) == 0 {
+				dr.TrafficPolicy.LoadBalancer = &networkingv1alpha3.LoadBalancerSettings{LbPolicy: &networkingv1alpha3.LoadBalancerSettings_ConsistentHash{
+					ConsistentHash: &networkingv1alpha3.LoadBalancerSettings_ConsistentHashLB{
+						HashKey: &networkingv1alpha3.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName{HttpHeaderName: fmt.Sprintf("x-step-%d", step)},
+					}}}
+			}
+			if rng.IntN(3) == 0 {
+				dr.TrafficPolicy.ConnectionPool.Tcp.IdleTimeout = durationpb.New(time.Duration(step+1) * time.Second)
 			}
 			if rng.IntN(2) == 0 {
 				dr.TrafficPolicy.Tls = &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_DISABLE}
@@ -279,7 +296,7 @@ func cmpKey(a, b config.Key) int {
 }
 
 // rendered is a proxy's generated config, whole and without endpoints.
-type rendered struct{ all, noEndpoints, clusters, listeners []byte }
+type rendered struct{ all, noEndpoints, clusters, listeners, routes []byte }
 
 func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) (rendered, *model.Proxy) {
 	t.Helper()
@@ -297,6 +314,10 @@ func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	routes, err := (&generate.Output{Routes: out.Routes}).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out.Endpoints = nil
 	noEndpoints, err := out.JSON()
 	if err != nil {
@@ -307,7 +328,7 @@ func renderProxy(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rendered{all, noEndpoints, clusters, listeners}, p
+	return rendered{all, noEndpoints, clusters, listeners, routes}, p
 }
 
 func render(t *testing.T, pc *model.PushContext, spec *generate.ProxySpec) []byte {

@@ -100,11 +100,7 @@ func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string
 	types := c.typesToPush(req)
 	clustersSent := false
 	for _, t := range types {
-		if before != nil && routesOnly(req.ConfigsUpdated) && !req.Forced &&
-			(t == ClusterType || (t == ListenerType && req.Push.HTTPRouteChangesOnly())) &&
-			model.SameScopeServices(before.SidecarScope, after.SidecarScope) {
-			// Clusters depend on the scope's services, not on routes; listeners on
-			// them and on tcp/tls routes only: unchanged.
+		if before != nil && !req.Forced && unchangedType(t, req, before, after) {
 			continue
 		}
 		sent, err := respond(t, t == EndpointType && clustersSent)
@@ -121,6 +117,23 @@ func (c *Connection) deliver(req *model.PushRequest, respond func(typeURL string
 		}
 	}
 	return nil
+}
+
+// unchangedType reports whether a full push cannot change the proxy's resources of type
+// t, its scope going from before to after: clusters depend on the scope's services, not
+// on routes; listeners on them and on tcp/tls routes only; routes and listeners read of
+// DestinationRules only what DestinationRulesSpareRoutes compares.
+func unchangedType(t string, req *model.PushRequest, before, after *model.Proxy) bool {
+	if !model.SameScopeServices(before.SidecarScope, after.SidecarScope) {
+		return false
+	}
+	switch {
+	case routesOnly(req.ConfigsUpdated):
+		return t == ClusterType || (t == ListenerType && req.Push.HTTPRouteChangesOnly())
+	case t == ListenerType || t == RouteType:
+		return req.Push.DestinationRulesSpareRoutes(before.SidecarScope, after.SidecarScope)
+	}
+	return false
 }
 
 // generateFor builds one type for a connection from the push's PushContext, or the
