@@ -115,9 +115,10 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 // selector first, as istiod merges them.
 func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *PushContext) {
 	root := pc.RootNamespace()
-	ctx := pc.compileContext()
-	for _, c := range sortDestinationRules(cs) {
-		cr := store.compiledFor(c, ctx).(*compiledRule)
+	cs = sortDestinationRules(cs)
+	compiled := store.compiledAll(cs, pc.compileContext())
+	for i := range cs {
+		cr := compiled[i].(*compiledRule)
 		c, exp := cr.rule, cr.exportTo
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
 		idx.hosts[c.Key()] = host.Name(dr.GetHost())

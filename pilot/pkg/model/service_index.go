@@ -163,14 +163,15 @@ type collectedEntries struct {
 // reads nothing of the workload index, so a full build runs it beside that index's.
 func collectEntries(store *Store, ctx compileContext) collectedEntries {
 	cs := store.List(schema.ServiceEntry, "")
-	si := &serviceIndex{entries: make(map[config.Key][]sourced, len(cs))}
+	compiled := store.compiledAll(cs, ctx)
+	entries := make(map[config.Key][]sourced, len(cs))
 	all := make([]sourced, 0, len(cs))
-	for _, c := range cs {
-		k := c.Key()
-		si.updateServiceEntry(store, k, c, ctx, nil)
-		all = append(all, si.entries[k]...)
+	for i, c := range cs {
+		out := entryServices(store, c, compiled[i].(*compiledEntry), ctx, nil)
+		entries[c.Key()] = out
+		all = append(all, out...)
 	}
-	return collectedEntries{byKey: si.entries, all: all}
+	return collectedEntries{byKey: entries, all: all}
 }
 
 // derive returns the index after the (non-empty) changes named by changed, sharing
@@ -559,20 +560,25 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 	return reused
 }
 
-// updateServiceEntry re-derives a ServiceEntry's services and endpoints. A service equal
-// to the one the entry had for the same host (olds) is kept as that object, so that an
-// endpoint-only edit leaves the services - and every SidecarScope holding them - as
-// they were.
+// updateServiceEntry re-derives a ServiceEntry's services and endpoints (see
+// entryServices).
 func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, c *config.Config, ctx compileContext, olds []sourced) {
 	if c == nil {
 		delete(si.entries, k)
 		return
 	}
-	ce := store.compiledFor(c, ctx).(*compiledEntry)
+	si.entries[k] = entryServices(store, c, store.compiledFor(c, ctx).(*compiledEntry), ctx, olds)
+}
+
+// entryServices returns the services and endpoints of ServiceEntry c, compiled as ce. A
+// service equal to the one the entry had for the same host (olds) is kept as that object,
+// so that an endpoint-only edit leaves the services - and every SidecarScope holding
+// them - as they were.
+func entryServices(store *Store, c *config.Config, ce *compiledEntry, ctx compileContext, olds []sourced) []sourced {
 	out := ce.entries
 	if ce.selects {
 		se := c.Spec.(*networkingv1alpha3.ServiceEntry)
-		wles := store.List(schema.WorkloadEntry, k.Namespace)
+		wles := store.List(schema.WorkloadEntry, c.Namespace)
 		out = make([]sourced, len(ce.entries))
 		for i, r := range ce.entries {
 			eps := serviceEntryEndpoints(c, se, r.svc, wles, ctx)
@@ -591,7 +597,7 @@ func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, c *config
 			out[i].svc = olds[i].svc
 		}
 	}
-	si.entries[k] = out
+	return out
 }
 
 // assemble builds the ordered service list, the hostname index and the endpoint index

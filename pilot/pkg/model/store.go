@@ -151,6 +151,24 @@ func (s *Store) compiledFor(c *config.Config, ctx compileContext) any {
 	return compilers[c.Kind](c, ctx)
 }
 
+// compiledAll is compiledFor of each of cs, taking the store's lock once.
+func (s *Store) compiledAll(cs []*config.Config, ctx compileContext) []any {
+	out := make([]any, len(cs))
+	if ctx == s.ctx {
+		s.mu.RLock()
+		for i, c := range cs {
+			out[i] = s.compiled[c]
+		}
+		s.mu.RUnlock()
+	}
+	for i, c := range cs {
+		if out[i] == nil {
+			out[i] = compilers[c.Kind](c, ctx)
+		}
+	}
+	return out
+}
+
 // List returns the objects of kind k in namespace ns ("" for all), in SortConfigs order,
 // so that everything derived from a listing is deterministic. The caller may reorder or
 // append to the returned slice but not alter the objects.

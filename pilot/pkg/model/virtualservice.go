@@ -74,9 +74,10 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *vir
 	}
 	ctx := pc.compileContext()
 	rs := make([]*resolvedVirtualService, len(all))
+	compiled := store.compiledAll(all, ctx)
 	for i, c := range all {
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
-		rs[i] = store.compiledFor(c, ctx).(*resolvedVirtualService)
+		rs[i] = compiled[i].(*resolvedVirtualService)
 		idx.hosts[c.Key()] = rs[i].hosts
 		if len(vs.GetTcp()) > 0 || len(vs.GetTls()) > 0 {
 			idx.layer4[c.Key()] = true
