@@ -17,7 +17,7 @@ const noPort = 0
 // gRPC clients do not support it.
 func ignorePort(p *model.Proxy) bool { return !p.IsProxylessGRPC() }
 
-// domainContext is what serviceDomains reads of a proxy.
+// domainContext is what domainsFor reads of a proxy.
 type domainContext struct {
 	// dnsDomain is the proxy's "namespace.svc.cluster.local".
 	dnsDomain string
@@ -32,16 +32,11 @@ func domainContextOf(p *model.Proxy) domainContext {
 	return domainContext{dnsDomain: p.DNSDomain, ignorePort: ignorePort(p), v4: v4, v6: v6}
 }
 
-// serviceDomains returns the domains of the virtual host of service s on port: its
-// hostname and those of its aliases, each with the absolute name (trailing dot) and the
-// short names a client in the proxy's namespace may use, "*."-prefixed variants for headless Kubernetes services, and its
-// addresses; each also with ":port" unless the port is ignored. alt lists the generated
-// (non-hostname) names.
-func serviceDomains(s *model.Service, listenerPort, port int, p *model.Proxy) (domains, alt []string) {
-	return domainsFor(s, listenerPort, port, domainContextOf(p))
-}
-
-// domainsFor is serviceDomains for a proxy described by dc.
+// domainsFor returns the domains of the virtual host of service s on port for a proxy
+// described by dc: its hostname and those of its aliases, each with the absolute name
+// (trailing dot) and the short names a client in the proxy's namespace may use,
+// "*."-prefixed variants for headless Kubernetes services, and its addresses; each also
+// with ":port" unless the port is ignored. alt lists the generated (non-hostname) names.
 func domainsFor(s *model.Service, listenerPort, port int, dc domainContext) (domains, alt []string) {
 	if dc.ignorePort && listenerPort != 0 {
 		port = noPort

@@ -99,7 +99,7 @@ func TestServiceDomains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := serviceDomains(tt.svc, 80, 80, tt.proxy)
+			got, _ := domainsFor(tt.svc, 80, 80, domainContextOf(tt.proxy))
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}

@@ -292,8 +292,8 @@ func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, cl
 type routeSource interface {
 	virtualServiceRoutes(c *config.Config, opts *Options, view *portServices) []*routev3.Route
 	defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model.Service, port int) []*routev3.Route
-	// serviceDomains is domainsFor for the service whose listener view is s (orig as
-	// the index holds it). The slices returned must not be altered.
+	// serviceDomains returns the domains (domainsFor) of the service whose listener
+	// view is s (orig as the index holds it). The slices must not be altered.
 	serviceDomains(s, orig *model.Service, listenerPort, port int, dc domainContext) vhostDomains
 	// narrow returns narrowService of each service for port (nil for those without it).
 	narrow(svcs []*model.Service, port int) []*model.Service
