@@ -14,10 +14,12 @@ import (
 // safe for concurrent use. Objects handed to it must not be altered afterwards; readers get
 // the same pointers and must not alter them either.
 //
-// Objects of the kinds that have a compiler (EnvoyFilters, ServiceEntries) are compiled
-// when they are stored, on the writer's goroutine - a reconciler or the config-directory
-// watcher - rather than when a PushContext is built: the PushContext only indexes what
-// was compiled, as istiod's registries convert ServiceEntries on events.
+// Objects of the kinds that have a compiler (EnvoyFilters, ServiceEntries,
+// VirtualServices, DestinationRules) are compiled when they are stored, on the writer's
+// goroutine - a reconciler or the config-directory watcher - rather than when a
+// PushContext is built, and the pod index is kept up to date on every Pod write: a
+// PushContext only indexes what was compiled and copies the pod index, as istiod's
+// registries convert ServiceEntries and cache pods on events.
 type Store struct {
 	mu      sync.RWMutex
 	objects map[config.Kind]map[config.Key]*config.Config
