@@ -235,8 +235,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 			}
 		}
 	}
-	servicesChanged := ei == nil
-	next.allChanged = ei == nil
+	servicesChanged := false
 	next.endpointHosts = map[host.Name]bool{}
 	var endpointKeys []config.Key
 	var entryEndpoints []serviceKey
@@ -294,7 +293,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	case !servicesChanged:
 		next.all, next.byHost = si.all, si.byHost
 		return next, next.replaceEntryEndpoints(next.replaceEndpoints(ei, endpointKeys), entryEndpoints)
-	case ei == nil || si.hasAliases || touchesAliases(removed, added):
+	case si.hasAliases || touchesAliases(removed, added):
 		next.allChanged = true
 		return next, next.assemble()
 	}

@@ -30,20 +30,19 @@ func (w *workloadIndex) derive(store *Store, changed map[config.Key]struct{}) *w
 		}
 	}
 	for k := range changed {
-		c := store.Get(k)
 		switch k.Kind {
 		case schema.Pod:
 			clone(schema.Pod)
 		case schema.Node:
 			clone(schema.Node)
-			if c == nil {
+			if c := store.Get(k); c == nil {
 				delete(next.nodes, k.Name)
 			} else {
 				next.nodes[k.Name] = c.Spec.(*corev1.Node)
 			}
 		case schema.Namespace:
 			clone(schema.Namespace)
-			if c == nil {
+			if c := store.Get(k); c == nil {
 				delete(next.namespaces, k.Name)
 			} else {
 				next.namespaces[k.Name] = c.Spec.(*corev1.Namespace)
