@@ -345,6 +345,21 @@ func SameScopeServices(a, b *SidecarScope) bool {
 	return slices.Equal(a.services, b.services)
 }
 
+// SameScopeDestinationRules reports whether two scopes apply the same DestinationRule
+// objects to the same hostnames.
+func SameScopeDestinationRules(a, b *SidecarScope) bool {
+	if a == nil || b == nil || len(a.destinationRules) != len(b.destinationRules) {
+		return false
+	}
+	for h, r := range a.destinationRules {
+		o, ok := b.destinationRules[h]
+		if !ok || (r == nil) != (o == nil) || (r != nil && r.Rule != o.Rule) {
+			return false
+		}
+	}
+	return true
+}
+
 // importsAnyHost reports whether sc imports a service with one of the hostnames.
 func (sc *SidecarScope) importsAnyHost(hosts map[host.Name]bool) bool {
 	if len(hosts) < len(sc.byHost) {

@@ -60,6 +60,8 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			removed := map[config.Key]*config.Config{}
 			// One cluster cache lives through the whole sequence, as in the server.
 			cache, routes := cluster.NewCache(), route.NewCache()
+			// As on a connection: route builds patch the last one when they can.
+			memo := model.NewMemo()
 			for step := 0; step < 60; step++ {
 				key, what := mutate(rng, store, objects, removed, step)
 				// The previous context's SidecarScopes were computed by the last render:
@@ -109,7 +111,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				if err := cachedClustersDiffer(cache, pc, p); err != nil {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
-				if err := cachedRoutesDiffer(routes, pc, p); err != nil {
+				if err := cachedRoutesDiffer(routes, pc, p, memo); err != nil {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				prevOut, prevProxy = got, p
@@ -277,9 +279,11 @@ func endpointsOutsideDiffer(prevPC *model.PushContext, prev *model.Proxy, pc *mo
 
 // cachedRoutesDiffer compares the proxy's route configurations assembled by the cache with
 // the ones built afresh, encoding by encoding, for every route name its listeners use.
-func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Proxy) error {
+func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Proxy, memo *model.Memo) error {
 	names := generate.RouteNames(listener.BuildListeners(pc, p))
-	if err := golden.SameEncodings(cache.Build(pc, p, names), route.BuildRoutes(pc, p, names)); err != nil {
+	q := *p
+	q.Memo = memo
+	if err := golden.SameEncodings(cache.Build(pc, &q, names), route.BuildRoutes(pc, p, names)); err != nil {
 		return fmt.Errorf("route cache: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // NodeType is the role of a proxy, the first field of its node id.
@@ -149,6 +150,44 @@ type Proxy struct {
 	ServiceTargets []ServiceTarget
 	// SidecarScope is the proxy's view of the mesh, set by PushContext.InitProxy.
 	SidecarScope *SidecarScope
+	// Memo is what generators keep between the pushes of one connection. A connection's
+	// Proxy is replaced on every push, and the copies share it; nil (keep nothing) for
+	// proxies outside a connection.
+	Memo *Memo
+}
+
+// Memo holds generators' state for one connection, by a key of the generator's choice.
+// It is safe for concurrent use.
+type Memo struct {
+	mu sync.Mutex
+	m  map[any]any
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo { return &Memo{m: map[any]any{}} }
+
+// Load returns the value stored under key, or nil.
+func (m *Memo) Load(key any) any {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key]
+}
+
+// Store sets the value under key; nil deletes it.
+func (m *Memo) Store(key, value any) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if value == nil {
+		delete(m.m, key)
+		return
+	}
+	m.m[key] = value
 }
 
 // ParseServiceNode builds a Proxy from an Envoy node id and metadata.

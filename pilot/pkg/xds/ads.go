@@ -120,6 +120,7 @@ func (s *Server) newConnection(ctx context.Context, node *corev3.Node, delta boo
 		peerAddr = pr.Addr.String()
 	}
 	c := newConnection(s.nextConnectionID(p.ID), peerAddr, delta, s.opts.Clock.Now())
+	p.Memo = model.NewMemo()
 	c.proxyRef = p
 	c.refreshProxy(s.PushContext())
 	s.addConnection(c)

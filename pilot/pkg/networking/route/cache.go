@@ -3,8 +3,10 @@ package route
 import (
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -50,7 +52,12 @@ type Cache struct {
 	// narrowed are services as listeners on one port see them (narrowService).
 	domains  map[domainsKey]*domainsEntry
 	narrowed map[narrowKey]*narrowEntry
-	swept    int
+	// pieces are encoded virtual hosts shared between proxies.
+	pieces map[pieceKey]*pieceEntry
+	swept  int
+	// built and patched count the builds of virtual hosts in full and patched from a
+	// connection's last build (patchLast).
+	built, patched atomic.Int64
 	epoch    uint64
 }
 
@@ -110,7 +117,7 @@ type routesEntry struct {
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{vsRoutes: map[vsRoutesKey]*routesEntry{}, defaults: map[defaultRouteKey]*routesEntry{}, domains: map[domainsKey]*domainsEntry{},
-		narrowed: map[narrowKey]*narrowEntry{}}
+		narrowed: map[narrowKey]*narrowEntry{}, pieces: map[pieceKey]*pieceEntry{}}
 }
 
 // Resource is one built route configuration: its encoding, or (when an EnvoyFilter patch
@@ -125,32 +132,96 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []R
 	patches := pc.EnvoyFilters(p)
 	out := make([]Resource, 0, len(names))
 	for _, name := range names {
-		src := &cachedRoutes{cache: c, encoded: map[*routev3.Route][]byte{}}
-		rc := buildSidecarRouteConfig(pc, p, name, src)
-		if rc == nil {
-			rc = emptyRouteConfig(name)
-		}
-		if !envoyfilter.RoutePatchesSpareVirtualHosts(patches, envoyfilter.SidecarOutbound, name) {
-			out = append(out, Resource{Name: name, Message: envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)})
-			continue
-		}
-		vhosts := rc.VirtualHosts
-		rc.VirtualHosts = nil
-		shell := envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)
-		b, err := spliceRouteConfig(shell, vhosts, src.encoded)
-		if err != nil {
-			// Only a message that cannot be encoded fails here; the encoder reports it.
-			rc.VirtualHosts = vhosts
-			out = append(out, Resource{Name: name, Message: rc})
-			continue
-		}
-		out = append(out, Resource{
-			Name: name,
-			Any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(rc.ProtoReflect().Descriptor().FullName()), Value: b},
-			Hash: protoconv.Hash(b),
-		})
+		out = append(out, c.build(pc, p, patches, name))
 	}
 	return out
+}
+
+func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilter.Patches, name string) Resource {
+	key := memoKey{cache: c, name: name}
+	if envoyfilter.RoutePatchesSpareVirtualHosts(patches, envoyfilter.SidecarOutbound, name) {
+		shell, pieces, err := c.virtualHosts(pc, p, name, key)
+		if err == nil {
+			shell = envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, shell)
+			var b []byte
+			if b, err = splicePieces(shell, pieces); err == nil {
+				return Resource{
+					Name: name,
+					Any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(shell.ProtoReflect().Descriptor().FullName()), Value: b},
+					Hash: protoconv.Hash(b),
+				}
+			}
+		}
+		// Only a message that cannot be encoded fails; the encoder reports it below.
+	}
+	p.Memo.Store(key, nil)
+	rc := buildSidecarRouteConfig(pc, p, name, &cachedRoutes{cache: c, encoded: map[*routev3.Route][]byte{}})
+	if rc == nil {
+		rc = emptyRouteConfig(name)
+	}
+	return Resource{Name: name, Message: envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)}
+}
+
+// virtualHosts returns the route configuration called name without its virtual hosts,
+// and its virtual hosts encoded, in order: patched from the connection's last build of
+// the same configuration when that can be done (patchLast), else built. A name that names
+// nothing gets the empty configuration.
+func (c *Cache) virtualHosts(pc *model.PushContext, p *model.Proxy, name string, key memoKey) (*routev3.RouteConfiguration, []*vhostPiece, error) {
+	port, sniffed, ok := parseRouteName(name)
+	if !ok {
+		p.Memo.Store(key, nil)
+		rc := emptyRouteConfig(name)
+		rc.VirtualHosts = nil
+		return rc, nil, nil
+	}
+	var pieces []*vhostPiece
+	if last, _ := p.Memo.Load(key).(*lastBuild); last != nil && !sniffed {
+		pieces = c.patchLast(pc, p, name, port, last)
+	}
+	if pieces == nil {
+		var err error
+		if pieces, err = c.buildPieces(pc, p, name, port, sniffed, key); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !sniffed {
+		catchAll, err := encodePiece(catchAllVirtualHost(pc, p), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		pieces = append(pieces[:len(pieces):len(pieces)], catchAll)
+	}
+	return routeConfigShell(name), pieces, nil
+}
+
+// buildPieces builds the virtual hosts of route configuration name, sorted by name,
+// without the catch-all, and remembers them on the connection when a later build can
+// patch them.
+func (c *Cache) buildPieces(pc *model.PushContext, p *model.Proxy, name string, port int, sniffed bool, key memoKey) ([]*vhostPiece, error) {
+	c.built.Add(1)
+	src := &cachedRoutes{cache: c, encoded: map[*routev3.Route][]byte{}}
+	vhosts, altered := outboundVirtualHosts(pc, p, name, port, src)
+	if sniffed {
+		vhosts = virtualHostsForSniffedPort(vhosts, name)
+	}
+	sort.SliceStable(vhosts, func(i, j int) bool { return vhosts[i].Name < vhosts[j].Name })
+	el := egressListenerForRDS(p.SidecarScope, port, name)
+	// Pieces are shared when their domains are the domains cache's own slices: not for
+	// sniffed names (one virtual host takes "*") nor port-less listeners (mergePorts).
+	share := !sniffed && el != nil && listenerPortOf(el, port) != 0
+	pieces := make([]*vhostPiece, len(vhosts))
+	for i, vh := range vhosts {
+		var err error
+		if pieces[i], err = c.piece(vh, src.encoded, share && !altered[vh]); err != nil {
+			return nil, err
+		}
+	}
+	if share && len(altered) == 0 {
+		p.Memo.Store(key, newLastBuild(pc, p, el, pieces))
+	} else {
+		p.Memo.Store(key, nil)
+	}
+	return pieces, nil
 }
 
 // cachedRoutes is the routeSource of one route configuration's build: routes from the
@@ -274,7 +345,7 @@ func (c *Cache) store(put func(), e *routesEntry) {
 // sweep drops the entries not used since the last sweep when the cache has doubled since
 // then. c.mu is held.
 func (c *Cache) sweep() {
-	n := len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed)
+	n := c.entries()
 	if n <= 2*c.swept+4096 {
 		return
 	}
@@ -282,9 +353,19 @@ func (c *Cache) sweep() {
 	maps.DeleteFunc(c.defaults, func(_ defaultRouteKey, e *routesEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.domains, func(_ domainsKey, e *domainsEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.narrowed, func(_ narrowKey, e *narrowEntry) bool { return e.epoch != c.epoch })
+	maps.DeleteFunc(c.pieces, func(_ pieceKey, e *pieceEntry) bool { return e.epoch != c.epoch })
 	c.epoch++
-	c.swept = len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed)
+	c.swept = c.entries()
 }
+
+func (c *Cache) entries() int {
+	return len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed) + len(c.pieces)
+}
+
+// Builds returns how many times the virtual hosts of a route configuration were built in
+// full, and how many times they were patched from the connection's last build because
+// VirtualServices changed.
+func (c *Cache) Builds() (full, patched int64) { return c.built.Load(), c.patched.Load() }
 
 // Len returns the number of route groups cached, for tests.
 func (c *Cache) Len() int {
@@ -362,32 +443,84 @@ func canonicalLabels(l map[string]string) string {
 	return b.String()
 }
 
-// spliceRouteConfig encodes rc with vhosts as its virtual hosts, splicing in the encoded
-// routes of each virtual host whose routes came from the cache (encoded, by first route).
+// vhostPiece is one virtual host of a route configuration, encoded as the
+// configuration's virtual_hosts field in three parts written one after the other: head
+// (tag, length and the virtual host's fields before routes), routes (their encoding,
+// shared with the cache's entry when they came from it) and tail (the fields after).
+type vhostPiece struct {
+	name               string
+	head, routes, tail []byte
+}
+
+// pieceKey is what a shared piece is a function of: the virtual host's name, its domains
+// (a domains cache entry's slice), its routes (a cache entry's, by its first route) and
+// the attempt count flag.
+type pieceKey struct {
+	name         string
+	domains      *string
+	nDomains     int
+	routes       *routev3.Route
+	attemptCount bool
+}
+
+type pieceEntry struct {
+	piece *vhostPiece
+	epoch uint64
+}
+
+// piece returns vh encoded, shared with other proxies' builds when share says its domains
+// are a domains cache entry's and its routes came from the cache.
+func (c *Cache) piece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte, share bool) (*vhostPiece, error) {
+	if !share || len(vh.Domains) == 0 || len(vh.Routes) == 0 || encoded[vh.Routes[0]] == nil {
+		return encodePiece(vh, encoded)
+	}
+	k := pieceKey{name: vh.Name, domains: &vh.Domains[0], nDomains: len(vh.Domains), routes: vh.Routes[0], attemptCount: vh.IncludeRequestAttemptCount}
+	c.mu.Lock()
+	if e := c.pieces[k]; e != nil {
+		e.epoch = c.epoch
+		c.mu.Unlock()
+		return e.piece, nil
+	}
+	c.mu.Unlock()
+	np, err := encodePiece(vh, encoded)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.pieces[k] = &pieceEntry{piece: np, epoch: c.epoch}
+	c.sweep()
+	c.mu.Unlock()
+	return np, nil
+}
+
+// encodePiece encodes vh as a piece, splicing in its routes' encoding when encoded holds
+// it (by first route).
+func encodePiece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) (*vhostPiece, error) {
+	parts, err := encodeVirtualHost(vh, encoded)
+	if err != nil {
+		return nil, err
+	}
+	head := protowire.AppendTag(make([]byte, 0, 2+protowire.SizeVarint(uint64(partsLen(parts)))+len(parts[0])), 2, protowire.BytesType) // virtual_hosts = 2
+	head = protowire.AppendVarint(head, uint64(partsLen(parts)))
+	return &vhostPiece{name: vh.Name, head: append(head, parts[0]...), routes: parts[1], tail: parts[2]}, nil
+}
+
+// splicePieces encodes rc (which has no virtual hosts) with pieces as its virtual hosts.
 // Deterministic encoding writes fields in number order and an embedded message as tag,
 // length and its own encoding, so the bytes equal rc's encoding with the virtual hosts in.
-func spliceRouteConfig(rc *routev3.RouteConfiguration, vhosts []*routev3.VirtualHost, encoded map[*routev3.Route][]byte) ([]byte, error) {
+func splicePieces(rc *routev3.RouteConfiguration, pieces []*vhostPiece) ([]byte, error) {
 	shell, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
 	if err != nil {
 		return nil, err
 	}
 	head, tail := splitFields(shell, 2) // virtual_hosts = 2
-	parts := make([][3][]byte, len(vhosts))
 	size := len(shell)
-	for i, vh := range vhosts {
-		var err error
-		if parts[i], err = encodeVirtualHost(vh, encoded); err != nil {
-			return nil, err
-		}
-		size += 1 + protowire.SizeVarint(uint64(partsLen(parts[i]))) + partsLen(parts[i])
+	for _, vp := range pieces {
+		size += len(vp.head) + len(vp.routes) + len(vp.tail)
 	}
 	out := append(make([]byte, 0, size), head...)
-	for _, ps := range parts {
-		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendVarint(out, uint64(partsLen(ps)))
-		for _, p := range ps {
-			out = append(out, p...)
-		}
+	for _, vp := range pieces {
+		out = append(append(append(out, vp.head...), vp.routes...), vp.tail...)
 	}
 	return append(out, tail...), nil
 }

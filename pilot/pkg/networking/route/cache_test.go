@@ -3,6 +3,7 @@ package route_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
@@ -142,5 +143,80 @@ func TestCacheDomainsPerProxyContext(t *testing.T) {
 	}
 	if !bytes.Equal(got[0], got[3]) {
 		t.Error("two proxies alike got different route configurations")
+	}
+}
+
+// routeTo is a VirtualService in team-a for hosts, routing to dest.
+func routeTo(name, dest string, hosts ...string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.VirtualService, Namespace: "team-a", Name: name},
+		Spec: &networkingv1alpha3.VirtualService{Hosts: hosts, Http: []*networkingv1alpha3.HTTPRoute{{
+			Route: []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: dest}}},
+		}}}}
+}
+
+// TestCachePatchesLastBuild follows one connection's route configuration through a
+// sequence of VirtualService changes and others. After each, the configuration must be
+// what a fresh build gives; VirtualService changes naming services must be patched into
+// the last build, the others built in full.
+func TestCachePatchesLastBuild(t *testing.T) {
+	store := model.NewStore()
+	for i, n := range []string{"a", "b", "c", "d", "e"} {
+		store.Set(httpService("team-a", n, "10.96.0."+string(rune('1'+i))))
+	}
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	c := route.NewCache()
+	memo := model.NewMemo()
+	proxy := func() *model.Proxy {
+		p := sidecar(t, pc, "team-a", "10.0.0.1", map[string]string{"app": "x"})
+		p.Memo = memo
+		return p
+	}
+	last := sameAsFresh(t, c, pc, proxy())
+	const (
+		a = "a.team-a.svc.cluster.local"
+		b = "b.team-a.svc.cluster.local"
+		e = "e.team-a.svc.cluster.local"
+	)
+	older := routeTo("older", b, a)
+	older.CreationTimestamp = older.CreationTimestamp.Add(-time.Hour)
+	steps := []struct {
+		what    string
+		set     *config.Config
+		del     *config.Config
+		patched bool
+		same    bool // the configuration stays as it was
+	}{
+		{what: "a VirtualService for a", set: routeTo("vs1", b, a), patched: true},
+		{what: "its routes edited", set: routeTo("vs1", "c.team-a.svc.cluster.local", a), patched: true},
+		{what: "its hosts moved from a to d", set: routeTo("vs1", b, "d.team-a.svc.cluster.local"), patched: true},
+		{what: "an older VirtualService for a, taking it", set: older, patched: true},
+		{what: "a second one for a, which the older keeps", set: routeTo("vs2", e, a), patched: true, same: true},
+		{what: "the older one deleted: the second takes a", del: older, patched: true},
+		{what: "a wildcard host", set: routeTo("wild", e, "*.team-a.svc.cluster.local"), patched: false},
+		{what: "the wildcard gone", del: routeTo("wild", e, "*.team-a.svc.cluster.local"), patched: false},
+		{what: "a host that is no service", set: routeTo("vs3", e, "example.com", b), patched: false},
+		{what: "back to services only", set: routeTo("vs3", e, b), patched: false}, // the last build had example.com's
+		{what: "and again", set: routeTo("vs3", a, b), patched: true},
+		{what: "a DestinationRule", set: hashRule("team-a", "hash", e, "x-user"), patched: false},
+	}
+	for _, s := range steps {
+		var key config.Key
+		if s.set != nil {
+			store.Set(s.set)
+			key = s.set.Key()
+		} else {
+			store.Delete(s.del.Key())
+			key = s.del.Key()
+		}
+		pc = pc.Derive(store, map[config.Key]struct{}{key: {}})
+		_, before := c.Builds()
+		got := sameAsFresh(t, c, pc, proxy())
+		if _, after := c.Builds(); (after > before) != s.patched {
+			t.Errorf("%s: patched %v, want %v", s.what, after > before, s.patched)
+		}
+		if bytes.Equal(got[0], last[0]) != s.same {
+			t.Fatalf("%s: the route configuration changed: %v, want %v", s.what, !bytes.Equal(got[0], last[0]), !s.same)
+		}
+		last = got
 	}
 }

@@ -71,7 +71,7 @@ func buildSidecarRouteConfig(pc *model.PushContext, p *model.Proxy, name string,
 	if !ok {
 		return nil
 	}
-	vhosts := outboundVirtualHosts(pc, p, name, port, src)
+	vhosts, _ := outboundVirtualHosts(pc, p, name, port, src)
 	if sniffed {
 		vhosts = virtualHostsForSniffedPort(vhosts, name)
 	}
@@ -79,9 +79,15 @@ func buildSidecarRouteConfig(pc *model.PushContext, p *model.Proxy, name string,
 	if !sniffed {
 		vhosts = append(vhosts, catchAllVirtualHost(pc, p))
 	}
+	rc := routeConfigShell(name)
+	rc.VirtualHosts = vhosts
+	return rc
+}
+
+// routeConfigShell is an outbound route configuration without its virtual hosts.
+func routeConfigShell(name string) *routev3.RouteConfiguration {
 	return &routev3.RouteConfiguration{
 		Name:                           name,
-		VirtualHosts:                   vhosts,
 		ValidateClusters:               wrapperspb.Bool(false),
 		MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBodySize),
 		IgnorePortInHostMatching:       true,

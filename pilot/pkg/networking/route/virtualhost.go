@@ -33,18 +33,19 @@ type vhostGroup struct {
 // name; services without one get a default route. Duplicate virtual host names and
 // domains keep their first occurrence.
 func BuildOutboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int) []*routev3.VirtualHost {
-	return outboundVirtualHosts(pc, p, routeName, port, freshRoutes{})
+	vhosts, _ := outboundVirtualHosts(pc, p, routeName, port, freshRoutes{})
+	return vhosts
 }
 
 // outboundVirtualHosts is BuildOutboundVirtualHosts with the routes of each group from src.
-func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int, src routeSource) []*routev3.VirtualHost {
+// altered holds the virtual hosts that lost domains to earlier ones; the others' domains
+// are src.serviceDomains' slices (or, for hosts that name no service, their own).
+func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName string, port int, src routeSource) (vhosts []*routev3.VirtualHost, altered map[*routev3.VirtualHost]bool) {
 	el := egressListenerForRDS(p.SidecarScope, port, routeName)
 	if el == nil {
-		return nil
+		return nil, nil
 	}
-	if l := el.IstioListener; l != nil && l.GetPort() != nil && protocol.Parse(l.GetPort().GetProtocol()) == protocol.HTTPProxy {
-		port = 0
-	}
+	port = listenerPortOf(el, port)
 	view := newPortServices(el.Services, port, src)
 	vses := el.VirtualServices
 	if port != 80 {
@@ -55,7 +56,17 @@ func outboundVirtualHosts(pc *model.PushContext, p *model.Proxy, routeName strin
 	owners := mostSpecificVirtualServices(el.VirtualServices, el.Services)
 	groups := virtualServiceGroups(pc, p, vses, view, owners, port, src)
 	groups = append(groups, serviceGroups(pc, p, view, groups, src)...)
-	return buildVirtualHosts(p, groups, view, proxyHeadersFor(pc).includeAttemptCount, src)
+	b := newVhostBuilder(p, view, groups, proxyHeadersFor(pc).includeAttemptCount, src)
+	return b.buildAll(groups), b.altered
+}
+
+// listenerPortOf is the port whose services the egress listener's routes take for a
+// listener port: 0 (all) for the HTTP proxy.
+func listenerPortOf(el *model.EgressListener, port int) int {
+	if l := el.IstioListener; l != nil && l.GetPort() != nil && protocol.Parse(l.GetPort().GetProtocol()) == protocol.HTTPProxy {
+		return 0
+	}
+	return port
 }
 
 // egressListenerForRDS returns the Sidecar egress listener serving a listener port: the
@@ -273,14 +284,22 @@ func serviceGroups(pc *model.PushContext, p *model.Proxy, view *portServices, cl
 	}
 	var out []vhostGroup
 	for _, h := range view.order {
-		s := view.byName[h]
-		if taken[h] || s.Resolution == model.Alias {
-			continue
+		if !taken[h] {
+			out = append(out, defaultGroups(pc, p, view.byName[h], src)...)
 		}
-		for _, sp := range s.Ports {
-			if !sp.Protocol.IsHTTPOrSniffed() {
-				continue
-			}
+	}
+	return out
+}
+
+// defaultGroups are the default route groups of a service no VirtualService claims: one
+// per HTTP port, none for aliases.
+func defaultGroups(pc *model.PushContext, p *model.Proxy, s *model.Service, src routeSource) []vhostGroup {
+	if s.Resolution == model.Alias {
+		return nil
+	}
+	var out []vhostGroup
+	for _, sp := range s.Ports {
+		if sp.Protocol.IsHTTPOrSniffed() {
 			out = append(out, vhostGroup{port: sp.Port, services: []*model.Service{s}, routes: src.defaultRoutes(pc, p, s, sp.Port)})
 		}
 	}
@@ -349,10 +368,9 @@ func (freshRoutes) defaultRoutes(pc *model.PushContext, p *model.Proxy, s *model
 	return []*routev3.Route{r}
 }
 
-// buildVirtualHosts turns groups into virtual hosts for the listener port of view (every
-// port for 0), skipping duplicate names and domains.
-func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, view *portServices, attemptCount bool, src routeSource) []*routev3.VirtualHost {
-	listenerPort := view.port
+// newVhostBuilder returns a builder of the virtual hosts of groups for the listener port
+// of view (every port for 0).
+func newVhostBuilder(p *model.Proxy, view *portServices, groups []vhostGroup, attemptCount bool, src routeSource) *vhostBuilder {
 	n := 0
 	for _, g := range groups {
 		n += len(g.services) + len(g.vsHosts)
@@ -362,7 +380,7 @@ func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, view *portServices, 
 		domainCtx:    domainContextOf(p),
 		view:         view,
 		src:          src,
-		listenerPort: listenerPort,
+		listenerPort: view.port,
 		names:        make(map[string]bool, n),
 		domains:      make(map[string]bool, 5*n),
 		knownFQDN:    make(map[string]bool, 2*n),
@@ -374,6 +392,12 @@ func buildVirtualHosts(p *model.Proxy, groups []vhostGroup, view *portServices, 
 			b.knownFQDN[string(s.Hostname)] = true
 		}
 	}
+	return b
+}
+
+// buildAll turns groups into virtual hosts, skipping duplicate names and domains.
+func (b *vhostBuilder) buildAll(groups []vhostGroup) []*routev3.VirtualHost {
+	listenerPort := b.listenerPort
 	byPort := map[int][]*routev3.VirtualHost{}
 	for _, g := range groups {
 		if len(g.routes) == 0 {
@@ -408,7 +432,14 @@ func mergePorts(byPort map[int][]*routev3.VirtualHost) []*routev3.VirtualHost {
 	for _, p := range ports {
 		for _, vh := range byPort[p] {
 			if p != 80 {
-				vh.Domains = slices.DeleteFunc(vh.Domains, func(d string) bool { return !strings.Contains(d, ":") })
+				// Not in place: the domains may be shared (vhostBuilder.dedupe).
+				var kept []string
+				for _, d := range vh.Domains {
+					if strings.Contains(d, ":") {
+						kept = append(kept, d)
+					}
+				}
+				vh.Domains = kept
 			}
 			if len(vh.Domains) > 0 {
 				out = append(out, vh)
@@ -430,6 +461,8 @@ type vhostBuilder struct {
 	// knownFQDN are the service hostnames (with and without port) of all groups.
 	knownFQDN    map[string]bool
 	attemptCount bool
+	// altered are the virtual hosts built with fewer domains than they answer to.
+	altered map[*routev3.VirtualHost]bool
 }
 
 func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *routev3.VirtualHost {
@@ -451,34 +484,52 @@ func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *r
 	default:
 		vd.domains = []string{ipv6Compliant(hostname), name}
 	}
-	domains := b.dedupe(vd)
+	domains, dropped := b.dedupe(vd)
 	if len(domains) == 0 {
 		return nil
 	}
-	return &routev3.VirtualHost{
+	vh := &routev3.VirtualHost{
 		Name:                       name,
 		Domains:                    domains,
 		Routes:                     g.routes,
 		IncludeRequestAttemptCount: b.attemptCount,
 	}
+	if dropped {
+		if b.altered == nil {
+			b.altered = map[*routev3.VirtualHost]bool{}
+		}
+		b.altered[vh] = true
+	}
+	return vh
 }
 
 // dedupe drops domains an earlier virtual host took, and generated short names that are
-// another service's real hostname.
-func (b *vhostBuilder) dedupe(vd vhostDomains) []string {
-	out := make([]string, 0, len(vd.domains))
+// another service's real hostname. When it drops none it returns vd.domains (capacity
+// clipped, so that appending copies), else a new slice.
+func (b *vhostBuilder) dedupe(vd vhostDomains) (domains []string, dropped bool) {
+	var out []string // nil until a domain is dropped
 	for i, d := range vd.domains {
-		var lower string
-		if vd.lower != nil {
-			lower = vd.lower[i]
-		} else {
-			lower = strings.ToLower(d)
-		}
+		lower := b.lowerAt(vd, i, d)
 		if b.domains[lower] || (slices.Contains(vd.alt, d) && b.knownFQDN[d]) {
+			if out == nil {
+				out = append(make([]string, 0, len(vd.domains)), vd.domains[:i]...)
+			}
 			continue
 		}
-		out = append(out, d)
+		if out != nil {
+			out = append(out, d)
+		}
 		b.domains[lower] = true
 	}
-	return out
+	if out == nil {
+		return slices.Clip(vd.domains), false
+	}
+	return out, true
+}
+
+func (b *vhostBuilder) lowerAt(vd vhostDomains, i int, d string) string {
+	if vd.lower != nil {
+		return vd.lower[i]
+	}
+	return strings.ToLower(d)
 }
