@@ -57,11 +57,12 @@ func rssPerClient(r *Result) float64 {
 // WriteChanges writes one line per run and change kind: when the first client received
 // the change, convergence latency (file write -> ACK) over affected clients, what was
 // sent per change, and the server's work. Server counters are n/a for a server without
-// metrics (istiod's oracle); ingest (file write -> config store write) is n/a for a server
-// that does not report it (Sextant).
+// metrics (istiod's oracle); ingest (file write -> config store write) and the latency
+// counted from the store write are n/a for a server that does not report its store writes
+// (Sextant in process).
 func WriteChanges(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tclients\tmode\tchange\tn\taffected\tunaff.\tfirst ms\tp50 ms\tp90 ms\tp99 ms\tmax ms\tmissed\tresp/chg aff.\tby type\tresp/chg unaff.\tMiB/chg\tsrv pushes/chg\tsrv gens/chg\tsrv gen MiB/chg\tsrv CPU s/chg\tingest p50 ms\tmax s each\t")
+	fmt.Fprintln(tw, "server\tclients\tmode\tchange\tn\taffected\tunaff.\tfirst ms\tp50 ms\tp90 ms\tp99 ms\tmax ms\tmissed\tresp/chg aff.\tby type\tresp/chg unaff.\tMiB/chg\tsrv pushes/chg\tsrv gens/chg\tsrv gen MiB/chg\tsrv CPU s/chg\tingest p50 ms\tafter store p50/p99 ms\tmax s each\t")
 	for _, r := range rs {
 		for _, c := range r.Changes {
 			n := float64(max(c.Iterations, 1))
@@ -75,11 +76,15 @@ func WriteChanges(w io.Writer, rs []*Result) {
 			if len(c.Ingest) > 0 {
 				ingest = ms(Percentile(c.Ingest, 50))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t\n",
+			afterStore := "n/a"
+			if len(c.AckedAfterStore) > 0 {
+				afterStore = ms(Percentile(c.AckedAfterStore, 50)) + "/" + ms(Percentile(c.AckedAfterStore, 99))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t\n",
 				serverName(r), r.Config.Clients, mode(r), c.Kind, c.Iterations, c.Affected, c.Unaffected,
 				ms(Percentile(c.Received, 0)), ms(Percentile(c.Acked, 50)), ms(Percentile(c.Acked, 90)), ms(Percentile(c.Acked, 99)), ms(Percentile(c.Acked, 100)),
 				c.NotConverged, float64(c.AffectedCounts.Responses())/n, byType(c.AffectedCounts, n),
-				float64(c.UnaffectedCounts.Responses())/n, mib(sent/n), pushes, gens, genBytes, c.ServerCPU.Seconds()/n, ingest, eachMax(c))
+				float64(c.UnaffectedCounts.Responses())/n, mib(sent/n), pushes, gens, genBytes, c.ServerCPU.Seconds()/n, ingest, afterStore, eachMax(c))
 		}
 	}
 	tw.Flush()
