@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 
@@ -73,7 +75,8 @@ func LoadDir(dir string, opts Options) (*Result, error) {
 	}
 	res := &Result{}
 	for _, f := range files {
-		res.add(loadFile(f, opts))
+		r, _ := loadFile(f, opts, nil)
+		res.add(r)
 	}
 	return res, nil
 }
@@ -122,13 +125,15 @@ func hasYAMLExt(path string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// loadFile reads and parses one file; a file that cannot be read is one problem.
-func loadFile(path string, opts Options) *Result {
+// loadFile reads and parses one file; a file that cannot be read is one problem. Parses
+// of documents found in prev, at the same place, are reused; the returned docs are this
+// read's, for the next.
+func loadFile(path string, opts Options, prev parsedDocs) (*Result, parsedDocs) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return &Result{Problems: []Problem{{File: path, Err: err}}}
+		return &Result{Problems: []Problem{{File: path, Err: err}}}, nil
 	}
-	return ParseFile(path, b, opts)
+	return parseFile(path, b, opts, prev)
 }
 
 func (r *Result) add(o *Result) {
@@ -140,11 +145,41 @@ var separator = regexp.MustCompile(`(?m)^---\s*$`)
 
 // ParseFile decodes and validates every document of one file.
 func ParseFile(name string, data []byte, opts Options) *Result {
+	res, _ := parseFile(name, data, opts, nil)
+	return res
+}
+
+// docKey identifies a document of a file: its text (by SHA-256), its index and the line
+// it starts on, which the parse's Source and problems name.
+type docKey struct {
+	sum          [sha256.Size]byte
+	index, start int
+}
+
+// parsedDoc is one document's parse: its object (when it got that far), warnings and
+// error, with lines counted in the file.
+type parsedDoc struct {
+	c        *config.Config
+	warnings []string
+	err      error
+}
+
+// parsedDocs are the parses of a file's documents. Objects are immutable once parsed, so
+// a document unchanged since the last read gives the same object, parsed once: an edit
+// of one object in a file of hundreds re-parses that one.
+type parsedDocs map[docKey]*parsedDoc
+
+// docsParsed counts the documents parsed, so that tests can see which were.
+var docsParsed atomic.Int64
+
+// parseFile is ParseFile reusing the parses in prev; it returns this parse's docs.
+func parseFile(name string, data []byte, opts Options, prev parsedDocs) (*Result, parsedDocs) {
 	res := &Result{}
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
 	docs := separator.Split(string(data), -1)
+	parsed := make(parsedDocs, len(docs))
 	line := 1 // the file line each document starts on
 	for i, doc := range docs {
 		start := line
@@ -152,26 +187,35 @@ func ParseFile(name string, data []byte, opts Options) *Result {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
 		}
-		c, warnings, err := parseDocument([]byte(doc), opts)
-		err = fileLines(err, start)
-		p := Problem{File: name, Document: i + 1}
-		if c != nil && c.Name != "" {
-			p.Object = c.String()
-			c.Source = fmt.Sprintf("%s#%d", name, i+1)
+		k := docKey{sum: sha256.Sum256([]byte(doc)), index: i, start: start}
+		d := prev[k]
+		if d == nil {
+			docsParsed.Add(1)
+			d = &parsedDoc{}
+			d.c, d.warnings, d.err = parseDocument([]byte(doc), opts)
+			d.err = fileLines(d.err, start)
+			if d.c != nil && d.c.Name != "" {
+				d.c.Source = fmt.Sprintf("%s#%d", name, i+1)
+			}
 		}
-		for _, w := range warnings {
+		parsed[k] = d
+		p := Problem{File: name, Document: i + 1}
+		if d.c != nil && d.c.Name != "" {
+			p.Object = d.c.String()
+		}
+		for _, w := range d.warnings {
 			wp := p
 			wp.Err, wp.Warning = fmt.Errorf("%s", w), true
 			res.Problems = append(res.Problems, wp)
 		}
-		if err != nil {
-			p.Err = err
+		if d.err != nil {
+			p.Err = d.err
 			res.Problems = append(res.Problems, p)
 			continue
 		}
-		res.Configs = append(res.Configs, c)
+		res.Configs = append(res.Configs, d.c)
 	}
-	return res
+	return res, parsed
 }
 
 var yamlLine = regexp.MustCompile(`yaml: line (\d+):`)

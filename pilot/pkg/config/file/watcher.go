@@ -25,7 +25,9 @@ import (
 // Source keeps a Store in line with a config directory: Sync loads the whole directory,
 // writes what changed to the store and reports the changed keys. Run then re-reads only
 // the files named by each burst of file events (edits, adds, deletes, renames), without
-// restart, and falls back to a whole Sync when events cannot be tied to files.
+// restart, and falls back to a whole Sync when events cannot be tied to files. A file read
+// again parses only its documents whose text or place changed; the others keep their
+// objects.
 //
 // Either way the store holds what LoadDir returns, with LoadDir's rule for a key defined
 // more than once: the last definition in file-name order, then document order, wins.
@@ -61,6 +63,8 @@ type fileState struct {
 	// configs holds, for each key the file defines, its last document defining it.
 	configs  map[config.Key]*config.Config
 	problems []Problem
+	// docs are the file's parsed documents, reused by the next read.
+	docs parsedDocs
 }
 
 // NewSource returns a source for dir writing to store; onChange receives the keys of
@@ -90,10 +94,11 @@ func (s *Source) Sync() (map[config.Key]struct{}, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	before := s.files
 	s.files = make(map[string]*fileState, len(paths))
 	s.owners = map[config.Key][]string{}
 	for _, p := range paths { // sorted, so every owners list comes out in name order
-		st := s.read(p)
+		st := s.read(p, before[p])
 		s.files[p] = st
 		for k := range st.configs {
 			s.owners[k] = append(s.owners[k], p)
@@ -128,7 +133,7 @@ func (s *Source) syncFiles(paths []string) map[config.Key]struct{} {
 		seen[p] = true
 		var st *fileState
 		if listed(p, skip) {
-			st = s.read(p)
+			st = s.read(p, s.files[p])
 		}
 		s.replaceFile(p, st, touched)
 	}
@@ -151,11 +156,16 @@ func listed(path string, skip map[string]bool) bool {
 	return isConfigFile(path, skip)
 }
 
-// read loads one file, logging its problems.
-func (s *Source) read(path string) *fileState {
+// read loads one file, logging its problems; the documents of last (the file's last
+// state, or nil) are not parsed again.
+func (s *Source) read(path string, last *fileState) *fileState {
 	s.filesRead.Add(1)
-	res := loadFile(path, s.opts)
-	st := &fileState{configs: make(map[config.Key]*config.Config, len(res.Configs)), problems: res.Problems}
+	var prev parsedDocs
+	if last != nil {
+		prev = last.docs
+	}
+	res, docs := loadFile(path, s.opts, prev)
+	st := &fileState{configs: make(map[config.Key]*config.Config, len(res.Configs)), problems: res.Problems, docs: docs}
 	for _, c := range res.Configs {
 		st.configs[c.Key()] = c
 	}
@@ -243,6 +253,9 @@ func (s *Source) publishProblems() {
 // sameObject reports whether two versions of an object are equal in everything the mesh
 // reads: labels, annotations and spec.
 func sameObject(a, b *config.Config) bool {
+	if a == b {
+		return true
+	}
 	if !reflect.DeepEqual(a.Labels, b.Labels) || !reflect.DeepEqual(a.Annotations, b.Annotations) {
 		return false
 	}

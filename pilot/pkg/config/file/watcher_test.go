@@ -660,3 +660,36 @@ func BenchmarkFullResync(b *testing.B) {
 		}
 	}
 }
+
+// TestSyncFilesParsesOnlyChangedDocuments edits documents of a multi-document file and
+// checks that a re-read parses only the documents whose text or place changed, and that
+// the store ends as LoadDir would load the directory.
+func TestSyncFilesParsesOnlyChangedDocuments(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := dr("a", "ROUND_ROBIN"), dr("b", "ROUND_ROBIN"), dr("c", "ROUND_ROBIN")
+	write(t, dir, "drs.yaml", docs(a, b, c))
+	store := model.NewStore()
+	src := NewSource(dir, Options{}, store, nil, logr.Discard())
+	if _, err := src.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		what    string
+		content string
+		parsed  int64
+	}{
+		{"the middle document edited", docs(a, dr("b", "LEAST_REQUEST"), c), 1},
+		{"nothing changed", docs(a, dr("b", "LEAST_REQUEST"), c), 0},
+		{"a document's lines added: those after it move", docs(a+"# note\n", dr("b", "LEAST_REQUEST"), c), 3},
+		{"a bad document, shorter: the one after it moves", docs(a+"# note\n", badDoc, c), 2},
+		{"the bad document fixed", docs(a+"# note\n", b, c), 2},
+	} {
+		write(t, dir, "drs.yaml", s.content)
+		before := docsParsed.Load()
+		src.syncFiles([]string{filepath.Join(dir, "drs.yaml")})
+		if n := docsParsed.Load() - before; n != s.parsed {
+			t.Errorf("%s: parsed %d documents, want %d", s.what, n, s.parsed)
+		}
+		assertLikeLoadDir(t, dir, Options{}, src, store)
+	}
+}
