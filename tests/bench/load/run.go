@@ -255,6 +255,12 @@ type driver struct {
 	wg       sync.WaitGroup
 }
 
+// Envoy's default HTTP/2 initial stream and connection windows.
+const (
+	envoyStreamWindow     = 16 << 20
+	envoyConnectionWindow = 24 << 20
+)
+
 // connect opens every client's stream and waits until all are synced and the server is
 // quiet.
 func (d *driver) connect(ctx context.Context, ids []Identity) error {
@@ -266,7 +272,12 @@ func (d *driver) connect(ctx context.Context, ids []Identity) error {
 		}
 		conn, err := grpc.NewClient(d.srv.GRPCAddr(),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+			// Envoy's HTTP/2 flow-control windows (Http2ProtocolOptions defaults), which
+			// its xDS stream uses: grpc-go's own 64 KiB would make a server wait for the
+			// client's window updates within each large response.
+			grpc.WithInitialWindowSize(envoyStreamWindow),
+			grpc.WithInitialConnWindowSize(envoyConnectionWindow))
 		if err != nil {
 			return err
 		}
