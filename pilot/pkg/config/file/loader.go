@@ -149,25 +149,22 @@ func ParseFile(name string, data []byte, opts Options) *Result {
 	return res
 }
 
-// docKey identifies a document of a file: its text (by SHA-256), its index and the line
-// it starts on, which the parse's Source and problems name.
-type docKey struct {
-	sum          [sha256.Size]byte
-	index, start int
-}
-
 // parsedDoc is one document's parse: its object (when it got that far), warnings and
-// error, with lines counted in the file.
+// error, with lines counted in the file; sum (SHA-256 of its text) and start (the line it
+// starts on, which the parse's Source and problems name) identify the document.
 type parsedDoc struct {
+	sum      [sha256.Size]byte
+	start    int
 	c        *config.Config
 	warnings []string
 	err      error
 }
 
-// parsedDocs are the parses of a file's documents. Objects are immutable once parsed, so
-// a document unchanged since the last read gives the same object, parsed once: an edit
-// of one object in a file of hundreds re-parses that one.
-type parsedDocs map[docKey]*parsedDoc
+// parsedDocs are the parses of a file's documents, by index (blank ones are zero).
+// Objects are immutable once parsed, so a document unchanged since the last read gives
+// the same object, parsed once: an edit of one object in a file of hundreds re-parses
+// that one.
+type parsedDocs []parsedDoc
 
 // docsParsed counts the documents parsed, so that tests can see which were.
 var docsParsed atomic.Int64
@@ -187,18 +184,19 @@ func parseFile(name string, data []byte, opts Options, prev parsedDocs) (*Result
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
 		}
-		k := docKey{sum: sha256.Sum256([]byte(doc)), index: i, start: start}
-		d := prev[k]
-		if d == nil {
+		sum := sha256.Sum256([]byte(doc))
+		d := &parsed[i]
+		if i < len(prev) && prev[i].sum == sum && prev[i].start == start {
+			*d = prev[i]
+		} else {
 			docsParsed.Add(1)
-			d = &parsedDoc{}
+			d.sum, d.start = sum, start
 			d.c, d.warnings, d.err = parseDocument([]byte(doc), opts)
 			d.err = fileLines(d.err, start)
 			if d.c != nil && d.c.Name != "" {
 				d.c.Source = fmt.Sprintf("%s#%d", name, i+1)
 			}
 		}
-		parsed[k] = d
 		p := Problem{File: name, Document: i + 1}
 		if d.c != nil && d.c.Name != "" {
 			p.Object = d.c.String()

@@ -108,10 +108,16 @@ type destination struct {
 type routesEntry struct {
 	// destinations validate a VirtualService entry.
 	destinations []destination
-	routes       []*routev3.Route
-	// encoded are the routes as VirtualHost.routes fields, ready to splice.
+	// encoded are the routes as VirtualHost.routes fields, ready to splice. Only routes
+	// that cannot be encoded are kept as messages (routes); the others are decoded when
+	// a build needs messages (EnvoyFilter patches on virtual hosts).
 	encoded []byte
-	epoch   uint64
+	routes  []*routev3.Route
+	// handle stands for the encoded routes in the virtual hosts built from them: one
+	// empty route, whose identity finds the encoding (cachedRoutes.encoded). Nil when
+	// there are no routes.
+	handle []*routev3.Route
+	epoch  uint64
 }
 
 // NewCache returns an empty cache.
@@ -155,7 +161,7 @@ func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilte
 		// Only a message that cannot be encoded fails; the encoder reports it below.
 	}
 	p.Memo.Store(key, nil)
-	rc := buildSidecarRouteConfig(pc, p, name, &cachedRoutes{cache: c, encoded: map[*routev3.Route][]byte{}})
+	rc := buildSidecarRouteConfig(pc, p, name, &cachedRoutes{cache: c, messages: true})
 	if rc == nil {
 		rc = emptyRouteConfig(name)
 	}
@@ -225,17 +231,23 @@ func (c *Cache) buildPieces(pc *model.PushContext, p *model.Proxy, name string, 
 }
 
 // cachedRoutes is the routeSource of one route configuration's build: routes from the
-// cache, remembering the encoding of each group's routes by its first route.
+// cache, as handles to their encoding (recorded in encoded) or, when messages is set, as
+// messages decoded from it.
 type cachedRoutes struct {
-	cache   *Cache
-	encoded map[*routev3.Route][]byte
+	cache    *Cache
+	encoded  map[*routev3.Route][]byte
+	messages bool
 }
 
 func (s *cachedRoutes) record(e *routesEntry) []*routev3.Route {
-	if len(e.routes) > 0 {
-		s.encoded[e.routes[0]] = e.encoded
+	switch {
+	case e.handle == nil:
+		return e.routes
+	case s.messages:
+		return decodeRoutes(e.encoded)
 	}
-	return e.routes
+	s.encoded[e.handle[0]] = e.encoded
+	return e.handle
 }
 
 func (s *cachedRoutes) virtualServiceRoutes(c *config.Config, opts *Options, view *portServices) []*routev3.Route {
@@ -375,7 +387,7 @@ func (c *Cache) Len() int {
 }
 
 func newRoutesEntry(routes []*routev3.Route) *routesEntry {
-	e := &routesEntry{routes: routes}
+	e := &routesEntry{}
 	for _, r := range routes {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
@@ -385,7 +397,27 @@ func newRoutesEntry(routes []*routev3.Route) *routesEntry {
 		e.encoded = protowire.AppendTag(e.encoded, 3, protowire.BytesType)
 		e.encoded = protowire.AppendBytes(e.encoded, b)
 	}
+	if len(routes) > 0 {
+		e.handle = []*routev3.Route{{}}
+	}
 	return e
+}
+
+// decodeRoutes decodes the routes of an entry's encoding (VirtualHost.routes fields).
+func decodeRoutes(b []byte) []*routev3.Route {
+	var out []*routev3.Route
+	for len(b) > 0 {
+		_, _, n := protowire.ConsumeTag(b)
+		v, m := protowire.ConsumeBytes(b[n:])
+		r := &routev3.Route{}
+		if n < 0 || m < 0 || proto.Unmarshal(v, r) != nil {
+			// The bytes are our own encoding of valid messages.
+			panic("route cache: decoding cached routes")
+		}
+		out = append(out, r)
+		b = b[n+m:]
+	}
+	return out
 }
 
 // ruleConfig is the DestinationRule the proxy's scope holds for h, by its config.
@@ -443,13 +475,62 @@ func canonicalLabels(l map[string]string) string {
 	return b.String()
 }
 
-// vhostPiece is one virtual host of a route configuration, encoded as the
-// configuration's virtual_hosts field in three parts written one after the other: head
-// (tag, length and the virtual host's fields before routes), routes (their encoding,
-// shared with the cache's entry when they came from it) and tail (the fields after).
+// vhostPiece is one virtual host of a route configuration, to be written as the
+// configuration's virtual_hosts field. A virtual host whose routes came encoded from the
+// cache is kept as its fields, sharing the domains and routes encoding with the cache,
+// and encoded when written; any other is kept encoded (whole).
 type vhostPiece struct {
-	name               string
-	head, routes, tail []byte
+	name         string
+	domains      []string
+	routes       []byte
+	attemptCount bool
+	whole        []byte
+}
+
+// VirtualHost field tags, for the fields vhostBuilder sets.
+const (
+	vhostNameTag         = 1<<3 | byte(protowire.BytesType)
+	vhostDomainsTag      = 2<<3 | byte(protowire.BytesType)
+	vhostAttemptCountTag = 14<<3 | byte(protowire.VarintType)
+)
+
+// size is the length of the piece's VirtualHost encoding.
+func (vp *vhostPiece) size() int {
+	if vp.whole != nil {
+		return len(vp.whole)
+	}
+	n := len(vp.routes)
+	if vp.name != "" {
+		n += 1 + protowire.SizeBytes(len(vp.name))
+	}
+	for _, d := range vp.domains {
+		n += 1 + protowire.SizeBytes(len(d))
+	}
+	if vp.attemptCount {
+		n += 2
+	}
+	return n
+}
+
+// appendTo appends the piece as a RouteConfiguration.virtual_hosts field: what
+// deterministic encoding gives, fields in number order.
+func (vp *vhostPiece) appendTo(b []byte) []byte {
+	b = protowire.AppendTag(b, 2, protowire.BytesType) // virtual_hosts = 2
+	b = protowire.AppendVarint(b, uint64(vp.size()))
+	if vp.whole != nil {
+		return append(b, vp.whole...)
+	}
+	if vp.name != "" {
+		b = protowire.AppendString(append(b, vhostNameTag), vp.name)
+	}
+	for _, d := range vp.domains {
+		b = protowire.AppendString(append(b, vhostDomainsTag), d)
+	}
+	b = append(b, vp.routes...)
+	if vp.attemptCount {
+		b = append(b, vhostAttemptCountTag, 1)
+	}
+	return b
 }
 
 // pieceKey is what a shared piece is a function of: the virtual host's name, its domains
@@ -493,16 +574,22 @@ func (c *Cache) piece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte
 	return np, nil
 }
 
-// encodePiece encodes vh as a piece, splicing in its routes' encoding when encoded holds
-// it (by first route).
+// encodePiece returns vh as a piece: as its fields when its routes are in encoded (by
+// handle), else encoded whole. vhostBuilder sets no field of a virtual host but those a
+// piece keeps (the cache tests compare the encodings with proto's).
 func encodePiece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) (*vhostPiece, error) {
-	parts, err := encodeVirtualHost(vh, encoded)
+	var routes []byte
+	if len(vh.Routes) > 0 {
+		routes = encoded[vh.Routes[0]]
+	}
+	if routes != nil {
+		return &vhostPiece{name: vh.Name, domains: vh.Domains, routes: routes, attemptCount: vh.IncludeRequestAttemptCount}, nil
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
 	if err != nil {
 		return nil, err
 	}
-	head := protowire.AppendTag(make([]byte, 0, 2+protowire.SizeVarint(uint64(partsLen(parts)))+len(parts[0])), 2, protowire.BytesType) // virtual_hosts = 2
-	head = protowire.AppendVarint(head, uint64(partsLen(parts)))
-	return &vhostPiece{name: vh.Name, head: append(head, parts[0]...), routes: parts[1], tail: parts[2]}, nil
+	return &vhostPiece{name: vh.Name, whole: b}, nil
 }
 
 // splicePieces encodes rc (which has no virtual hosts) with pieces as its virtual hosts.
@@ -516,39 +603,13 @@ func splicePieces(rc *routev3.RouteConfiguration, pieces []*vhostPiece) ([]byte,
 	head, tail := splitFields(shell, 2) // virtual_hosts = 2
 	size := len(shell)
 	for _, vp := range pieces {
-		size += len(vp.head) + len(vp.routes) + len(vp.tail)
+		size += 1 + protowire.SizeBytes(vp.size())
 	}
 	out := append(make([]byte, 0, size), head...)
 	for _, vp := range pieces {
-		out = append(append(append(out, vp.head...), vp.routes...), vp.tail...)
+		out = vp.appendTo(out)
 	}
 	return append(out, tail...), nil
-}
-
-func partsLen(ps [3][]byte) int {
-	return len(ps[0]) + len(ps[1]) + len(ps[2])
-}
-
-// encodeVirtualHost encodes vh, in pieces to be written one after the other: its fields
-// before routes, its routes (spliced in when they came encoded), the fields after.
-func encodeVirtualHost(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) ([3][]byte, error) {
-	var routes []byte
-	if len(vh.Routes) > 0 {
-		routes = encoded[vh.Routes[0]]
-	}
-	if routes == nil {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
-		return [3][]byte{b}, err
-	}
-	rs := vh.Routes
-	vh.Routes = nil
-	shell, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
-	vh.Routes = rs
-	if err != nil {
-		return [3][]byte{}, err
-	}
-	head, tail := splitFields(shell, 3) // routes = 3
-	return [3][]byte{head, routes, tail}, nil
 }
 
 // splitFields splits an encoding before its first field numbered above n.
