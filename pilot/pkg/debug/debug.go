@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,12 @@ func New(server *xds.Server, configs ConfigLister) *Handler {
 	h.add("/debug/push_status", "Details of the last PushContext", h.pushStatus)
 	h.add("/debug/sidecarz", "SidecarScope of the proxy given by ?proxyID=", h.sidecarz)
 	h.add("/debug/mesh", "Active mesh config", h.mesh)
+	// Go's profiles, where istiod serves them (go tool pprof host:8080/debug/pprof/heap).
+	h.add("/debug/pprof/", "Go runtime profiles (net/http/pprof)", pprof.Index)
+	h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	h.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	h.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	h.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return h
 }
 

@@ -22,18 +22,32 @@ type scopeKey struct {
 
 // scopeCache memoises the SidecarScopes of one PushContext. Scopes are computed on first
 // use; a derived PushContext starts with the scopes of its parent that none of the
-// changes touch.
+// changes touch, and with the ones only VirtualService or DestinationRule changes touch
+// as bases to patch (patchSidecarScope).
 type scopeCache struct {
 	mu     sync.Mutex
 	scopes map[scopeKey]*SidecarScope
+	bases  map[scopeKey]*scopeBase
 }
 
-func newScopeCache() *scopeCache { return &scopeCache{scopes: map[scopeKey]*SidecarScope{}} }
+// scopeBase is a scope of an earlier PushContext and what changed for it since: its
+// VirtualServices (vs), the DestinationRules of its services (dr), nothing else.
+type scopeBase struct {
+	sc     *SidecarScope
+	vs, dr bool
+}
 
-func (c *scopeCache) get(k scopeKey) *SidecarScope {
+func newScopeCache() *scopeCache {
+	return &scopeCache{scopes: map[scopeKey]*SidecarScope{}, bases: map[scopeKey]*scopeBase{}}
+}
+
+func (c *scopeCache) get(k scopeKey) (*SidecarScope, *scopeBase) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.scopes[k]
+	if sc := c.scopes[k]; sc != nil {
+		return sc, nil
+	}
+	return nil, c.bases[k]
 }
 
 // add stores sc under k, unless another caller stored one first: that one is returned,
@@ -45,6 +59,7 @@ func (c *scopeCache) add(k scopeKey, sc *SidecarScope) *SidecarScope {
 		return cur
 	}
 	c.scopes[k] = sc
+	delete(c.bases, k)
 	return sc
 }
 
@@ -152,7 +167,9 @@ func serviceAccountsChanged(prev, next *PushContext, hosts map[host.Name]bool) b
 }
 
 // carryScopes returns the cache of a PushContext derived from one whose cache is prev:
-// every scope none of the changes can alter is kept, the others will be recomputed on use.
+// every scope none of the changes can alter is kept; those only VirtualService or
+// DestinationRule changes can alter become bases, as do prev's bases these changes
+// leave patchable; the others will be recomputed on use.
 func (ch *changes) carryScopes(prev *scopeCache, root string) *scopeCache {
 	next := newScopeCache()
 	if ch.all {
@@ -160,37 +177,60 @@ func (ch *changes) carryScopes(prev *scopeCache, root string) *scopeCache {
 	}
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
+	sidecarChanged := func(k scopeKey) bool {
+		return ch.sidecarNamespaces[k.namespace] || (k.sidecar != nil && ch.sidecarNamespaces[k.sidecar.Namespace]) ||
+			(k.sidecar == nil && ch.sidecarNamespaces[root])
+	}
 	for k, sc := range prev.scopes {
-		if ch.sidecarNamespaces[k.namespace] || (k.sidecar != nil && ch.sidecarNamespaces[k.sidecar.Namespace]) ||
-			(k.sidecar == nil && ch.sidecarNamespaces[root]) || ch.affectsScope(sc) {
+		if sidecarChanged(k) {
 			continue
 		}
-		next.scopes[k] = sc
+		vs, dr, other := ch.scopeEffects(sc, false)
+		switch {
+		case !vs && !dr && !other:
+			next.scopes[k] = sc
+		case !other:
+			next.bases[k] = &scopeBase{sc: sc, vs: vs, dr: dr}
+		}
+	}
+	for k, b := range prev.bases {
+		if sidecarChanged(k) {
+			continue
+		}
+		if vs, dr, other := ch.scopeEffects(b.sc, b.vs); !other {
+			next.bases[k] = &scopeBase{sc: b.sc, vs: b.vs || vs, dr: b.dr || dr}
+		}
 	}
 	return next
 }
 
-// affectsScope reports whether the changes may alter what sc imports.
-func (ch *changes) affectsScope(sc *SidecarScope) bool {
-	if ch.all || (ch.allVirtualServices && sc.hasVirtualServices()) {
-		return true
+// scopeEffects reports what of sc the changes may alter: its VirtualServices (and so the
+// services their destinations import), its services' DestinationRules, or anything else.
+// For a base whose VirtualServices changed already (staleVS), sc's VirtualService
+// destinations are not the scope's: any service change counts as other.
+func (ch *changes) scopeEffects(sc *SidecarScope, staleVS bool) (vs, dr, other bool) {
+	if ch.all || (staleVS && len(ch.services) > 0) {
+		return false, false, true
 	}
 	for _, s := range ch.services {
 		if sc.mayImportService(s) {
-			return true
+			return false, false, true
 		}
 	}
+	vs = ch.allVirtualServices && sc.hasVirtualServices()
 	for _, v := range ch.virtualServices {
-		if sc.mayImportVirtualService(v.namespace, v.hosts) {
-			return true
+		if vs {
+			break
 		}
+		vs = sc.mayImportVirtualService(v.namespace, v.hosts)
 	}
 	for _, h := range ch.destinationRuleHosts {
 		if sc.hasServiceMatching(h) {
-			return true
+			dr = true
+			break
 		}
 	}
-	return false
+	return vs, dr, false
 }
 
 func (sc *SidecarScope) hasVirtualServices() bool {

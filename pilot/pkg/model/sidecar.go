@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -118,10 +119,52 @@ func (sc *SidecarScope) EgressListenerForRDS(port int, bind string) *EgressListe
 func (pc *PushContext) SidecarScopeFor(p *Proxy) *SidecarScope {
 	c := pc.sidecars.sidecarFor(p.ConfigNamespace, p.Labels)
 	k := scopeKey{namespace: p.ConfigNamespace, sidecar: c}
-	if sc := pc.scopes.get(k); sc != nil {
+	sc, base := pc.scopes.get(k)
+	switch {
+	case sc != nil:
 		return sc
+	case base != nil:
+		return pc.scopes.add(k, pc.patchSidecarScope(base))
 	}
 	return pc.scopes.add(k, pc.newSidecarScope(c, p.ConfigNamespace))
+}
+
+// patchSidecarScope returns the scope of b in pc, computed from b's: only VirtualServices
+// and DestinationRules changed since, so each egress listener keeps its services and
+// selects its VirtualServices again, and the scope's services (which include the
+// VirtualServices' destinations) and their DestinationRules are collected again only as
+// far as those changed. The result is what newSidecarScope gives.
+func (pc *PushContext) patchSidecarScope(b *scopeBase) *SidecarScope {
+	old := b.sc
+	sc := &SidecarScope{Name: old.Name, Namespace: old.Namespace, Sidecar: old.Sidecar, Config: old.Config,
+		OutboundTrafficPolicy: old.OutboundTrafficPolicy,
+		EgressListeners:       old.EgressListeners, services: old.services, byHost: old.byHost, vsDestinations: old.vsDestinations}
+	if b.vs {
+		sc.EgressListeners = make([]*EgressListener, len(old.EgressListeners))
+		n := 0
+		for i, l := range old.EgressListeners {
+			sc.EgressListeners[i] = &EgressListener{IstioListener: l.IstioListener, Services: l.Services, imports: l.imports,
+				VirtualServices: pc.selectVirtualServices(old.Namespace, l.imports)}
+			n += len(l.Services)
+		}
+		sc.byHost = make(map[host.Name]*Service, n)
+		sc.services = make([]*Service, 0, n)
+		sc.collectServices(pc, old.Namespace)
+		if slices.Equal(sc.services, old.services) {
+			sc.services, sc.byHost = old.services, old.byHost
+		}
+	}
+	if !b.dr && slices.Equal(sc.services, old.services) {
+		sc.destinationRules = old.destinationRules
+		return sc
+	}
+	sc.destinationRules = map[host.Name]*ConsolidatedDestinationRule{}
+	for _, s := range sc.services {
+		if dr := pc.destinationRuleFor(old.Namespace, s); dr != nil {
+			sc.destinationRules[s.Hostname] = dr
+		}
+	}
+	return sc
 }
 
 // hostImports are the hosts a listener imports from one namespace.
