@@ -142,6 +142,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || (w.nackedHash != 0 && hash == w.nackedHash)
 	c.mu.Unlock()
 	if skip {
+		recycle(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
@@ -158,8 +159,9 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		ControlPlane:      &corev3.ControlPlane{Identifier: s.controlPlaneID()},
 	}
 	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return false, err
+		return false, err // a timed-out Send may still read es: left to the collector
 	}
+	recycle(es)
 	c.mu.Lock()
 	for _, e := range changed {
 		w.sent[e.name] = e.hash

@@ -95,6 +95,7 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 		(req != nil && !req.Forced && !force && w.NonceSent != "" && hash == w.sentHash)
 	c.mu.Unlock()
 	if skip {
+		recycle(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
@@ -106,8 +107,9 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 		ControlPlane: &corev3.ControlPlane{Identifier: s.controlPlaneID()},
 	}
 	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return false, err
+		return false, err // a timed-out Send may still read es: left to the collector
 	}
+	recycle(es)
 	c.mu.Lock()
 	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
 	c.mu.Unlock()

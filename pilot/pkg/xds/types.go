@@ -70,6 +70,18 @@ type encoded struct {
 	name string
 	any  *anypb.Any
 	hash uint64
+	// pooled: any.Value may be recycled once sent (protoconv.Resource.Pooled).
+	pooled bool
+}
+
+// recycle returns the pooled encodings to their pool: es must not be used afterwards.
+// Only a response that was sent (gRPC copied it) or skipped may be recycled.
+func recycle(es []encoded) {
+	for _, e := range es {
+		if e.pooled {
+			protoconv.Recycle(e.any.Value)
+		}
+	}
 }
 
 func encode(rs []Resource) ([]encoded, error) {
@@ -87,7 +99,7 @@ func encode(rs []Resource) ([]encoded, error) {
 		if sum == 0 || r.Any == nil {
 			sum = protoconv.Hash(a.Value)
 		}
-		out = append(out, encoded{name: r.Name, any: a, hash: sum})
+		out = append(out, encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil})
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@
 package protoconv
 
 import (
+	"sync"
+
 	"github.com/cespare/xxhash/v2"
 	udpav1 "github.com/cncf/xds/go/udpa/type/v1"
 	"google.golang.org/protobuf/proto"
@@ -46,6 +48,35 @@ type Resource struct {
 	Message proto.Message
 	Any     *anypb.Any
 	Hash    uint64
+	// Pooled says Any.Value came from Buffer and nothing else holds it: the server may
+	// Recycle it once the response carrying it is sent.
+	Pooled bool
+}
+
+// buffers holds large encodings for reuse: a route configuration of hundreds of virtual
+// hosts is rebuilt for every proxy a change reaches, and writing it into memory just
+// freed costs less than into fresh pages.
+var buffers sync.Pool
+
+// Buffer returns an empty slice with capacity at least n, reused when one is pooled.
+func Buffer(n int) []byte {
+	if b, ok := buffers.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			return (*b)[:0]
+		}
+		buffers.Put(b)
+	}
+	return make([]byte, 0, n)
+}
+
+// Recycle returns a Buffer to the pool. The caller must not use b afterwards, nor must
+// anything else hold it.
+func Recycle(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	b = b[:0]
+	buffers.Put(&b)
 }
 
 // Encoding returns the resource's deterministic encoding.

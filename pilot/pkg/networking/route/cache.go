@@ -152,9 +152,10 @@ func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilte
 			var b []byte
 			if b, err = splicePieces(shell, pieces); err == nil {
 				return Resource{
-					Name: name,
-					Any:  &anypb.Any{TypeUrl: "type.googleapis.com/" + string(shell.ProtoReflect().Descriptor().FullName()), Value: b},
-					Hash: protoconv.Hash(b),
+					Name:   name,
+					Any:    &anypb.Any{TypeUrl: "type.googleapis.com/" + string(shell.ProtoReflect().Descriptor().FullName()), Value: b},
+					Hash:   protoconv.Hash(b),
+					Pooled: true,
 				}
 			}
 		}
@@ -605,7 +606,7 @@ func splicePieces(rc *routev3.RouteConfiguration, pieces []*vhostPiece) ([]byte,
 	for _, vp := range pieces {
 		size += 1 + protowire.SizeBytes(vp.size())
 	}
-	out := append(make([]byte, 0, size), head...)
+	out := append(protoconv.Buffer(size), head...)
 	for _, vp := range pieces {
 		out = vp.appendTo(out)
 	}
