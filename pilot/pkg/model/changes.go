@@ -50,6 +50,13 @@ func (c *scopeCache) get(k scopeKey) (*SidecarScope, *scopeBase) {
 	return nil, c.bases[k]
 }
 
+// holds reports whether sc is the scope cached under k.
+func (c *scopeCache) holds(k scopeKey, sc *SidecarScope) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scopes[k] == sc
+}
+
 // add stores sc under k, unless another caller stored one first: that one is returned,
 // so that every proxy of a key holds the same scope.
 func (c *scopeCache) add(k scopeKey, sc *SidecarScope) *SidecarScope {
@@ -319,7 +326,11 @@ func (pc *PushContext) PushFor(p *Proxy, full bool) PushKind {
 		}
 		return EndpointsPush
 	}
-	if full && pc.SidecarScopeFor(p) != p.SidecarScope {
+	// A scope still cached under its key was carried through every change since it was
+	// computed: none touched the namespace's Sidecars, so the proxy's choice of Sidecar
+	// stands and so does the scope, without matching the proxy's labels again.
+	if full && !pc.scopes.holds(scopeKey{namespace: p.ConfigNamespace, sidecar: p.SidecarScope.Config}, p.SidecarScope) &&
+		pc.SidecarScopeFor(p) != p.SidecarScope {
 		return FullPush
 	}
 	root := pc.RootNamespace()

@@ -147,11 +147,15 @@ func (pc *PushContext) patchSidecarScope(b *scopeBase) *SidecarScope {
 				VirtualServices: pc.selectVirtualServices(old.Namespace, l.imports)}
 			n += len(l.Services)
 		}
-		sc.byHost = make(map[host.Name]*Service, n)
-		sc.services = make([]*Service, 0, n)
-		sc.collectServices(pc, old.Namespace)
-		if slices.Equal(sc.services, old.services) {
-			sc.services, sc.byHost = old.services, old.byHost
+		// The services are the listeners' and then the VirtualServices' destinations, in
+		// order: the same destinations import the same services.
+		if !slices.Equal(vsDestinationOrder(sc.EgressListeners), vsDestinationOrder(old.EgressListeners)) {
+			sc.byHost = make(map[host.Name]*Service, n)
+			sc.services = make([]*Service, 0, n)
+			sc.collectServices(pc, old.Namespace)
+			if slices.Equal(sc.services, old.services) {
+				sc.services, sc.byHost = old.services, old.byHost
+			}
 		}
 	}
 	if !b.dr && slices.Equal(sc.services, old.services) {
@@ -369,6 +373,27 @@ func (sc *SidecarScope) collectServices(pc *PushContext, ns string) {
 			}
 		}
 	}
+}
+
+// listenerHost is a VirtualService destination host and the port of the listener whose
+// VirtualService routes to it.
+type listenerHost struct {
+	host host.Name
+	port uint32
+}
+
+// vsDestinationOrder lists the destination hosts of the listeners' VirtualServices in the
+// order collectServices imports them.
+func vsDestinationOrder(ls []*EgressListener) []listenerHost {
+	var out []listenerHost
+	for _, l := range ls {
+		for _, vs := range l.VirtualServices {
+			for _, h := range virtualServiceDestinationHosts(vs.Spec.(*networkingv1alpha3.VirtualService)) {
+				out = append(out, listenerHost{h, l.IstioListener.GetPort().GetNumber()})
+			}
+		}
+	}
+	return out
 }
 
 func (sc *SidecarScope) appendService(s *Service) {

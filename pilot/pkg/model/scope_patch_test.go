@@ -1,0 +1,109 @@
+package model_test
+
+import (
+	"slices"
+	"testing"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pkg/config"
+	"github.com/sextant-mesh/sextant/pkg/config/host"
+	"github.com/sextant-mesh/sextant/pkg/config/mesh"
+	"github.com/sextant-mesh/sextant/pkg/config/schema"
+)
+
+func k8sService(ns, name, ip string) *config.Config {
+	return &config.Config{Meta: config.Meta{Kind: schema.Service, Namespace: ns, Name: name}, Spec: &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+	}}
+}
+
+// TestPatchedScopesEqualComputed follows the scope of a proxy whose Sidecar imports only
+// its own namespace through VirtualService and DestinationRule edits: a VirtualService's
+// destinations are imported too, so retargeting it changes the scope's services. After
+// each edit the derived PushContext's scope must hold what a full build's holds.
+func TestPatchedScopesEqualComputed(t *testing.T) {
+	store := model.NewStore()
+	store.Set(k8sService("app", "web", "10.96.0.1"))
+	store.Set(k8sService("b", "api", "10.96.0.2"))
+	store.Set(k8sService("c", "db", "10.96.0.3"))
+	store.Set(&config.Config{Meta: config.Meta{Kind: schema.Sidecar, Namespace: "app", Name: "default"},
+		Spec: &networkingv1alpha3.Sidecar{Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}}}})
+	vs := func(dest string) *config.Config {
+		return &config.Config{Meta: config.Meta{Kind: schema.VirtualService, Namespace: "app", Name: "web"},
+			Spec: &networkingv1alpha3.VirtualService{Hosts: []string{"web.app.svc.cluster.local"}, Http: []*networkingv1alpha3.HTTPRoute{{
+				Route: []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: dest}}},
+			}}}}
+	}
+	dr := func(h string, lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *config.Config {
+		return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: "app", Name: "rule"},
+			Spec: &networkingv1alpha3.DestinationRule{Host: h, TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
+				LoadBalancer: &networkingv1alpha3.LoadBalancerSettings{LbPolicy: &networkingv1alpha3.LoadBalancerSettings_Simple{Simple: lb}},
+			}}}
+	}
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	scopeOf := func(pc *model.PushContext) *model.SidecarScope {
+		p, err := model.ParseServiceNode("sidecar~10.0.0.1~web-0.app~app.svc.cluster.local", &model.NodeMetadata{Namespace: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.SidecarScopeFor(p)
+	}
+	scopeOf(pc)
+	const api, db = "api.b.svc.cluster.local", "db.c.svc.cluster.local"
+	for _, s := range []struct {
+		what    string
+		set     *config.Config
+		imports string // a service the scope must import through the VirtualService
+	}{
+		{"a VirtualService routing to b", vs(api), api},
+		{"retargeted to c", vs(db), db},
+		{"a rule for the destination", dr(db, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST), db},
+		{"the rule edited", dr(db, networkingv1alpha3.LoadBalancerSettings_RANDOM), db},
+		{"retargeted to b with the rule's host elsewhere", vs(api), api},
+	} {
+		store.Set(s.set)
+		pc = pc.Derive(store, map[config.Key]struct{}{s.set.Key(): {}})
+		got, want := scopeOf(pc), scopeOf(model.NewPushContext(store, pc.Mesh, pc.Options))
+		if got.ServiceForHostname(host.Name(s.imports)) == nil {
+			t.Fatalf("%s: the scope does not import %s", s.what, s.imports)
+		}
+		if !slices.EqualFunc(got.Services(), want.Services(), func(a, b *model.Service) bool { return a.Hostname == b.Hostname }) {
+			t.Fatalf("%s: scope services %v, a full build's %v", s.what, hostnames(got), hostnames(want))
+		}
+		for _, svc := range want.Services() {
+			g, w := got.DestinationRule(svc.Hostname), want.DestinationRule(svc.Hostname)
+			if (g == nil) != (w == nil) || (g != nil && g.Rule.Name != w.Rule.Name) {
+				t.Fatalf("%s: %s: rule %v, a full build's %v", s.what, svc.Hostname, g, w)
+			}
+			if g != nil && g.Spec().GetTrafficPolicy().GetLoadBalancer().GetSimple() != w.Spec().GetTrafficPolicy().GetLoadBalancer().GetSimple() {
+				t.Fatalf("%s: %s: the scope holds a stale rule", s.what, svc.Hostname)
+			}
+		}
+		for i, l := range want.EgressListeners {
+			if !slices.Equal(keysOf(got.EgressListeners[i].VirtualServices), keysOf(l.VirtualServices)) {
+				t.Fatalf("%s: listener %d VirtualServices differ from a full build's", s.what, i)
+			}
+		}
+	}
+}
+
+func hostnames(sc *model.SidecarScope) []host.Name {
+	var out []host.Name
+	for _, s := range sc.Services() {
+		out = append(out, s.Hostname)
+	}
+	return out
+}
+
+func keysOf(cs []*config.Config) []config.Key {
+	var out []config.Key
+	for _, c := range cs {
+		out = append(out, c.Key())
+	}
+	return out
+}
