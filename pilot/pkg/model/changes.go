@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 
@@ -401,6 +402,9 @@ func SameScopeServices(a, b *SidecarScope) bool {
 func SameScopeDestinationRules(a, b *SidecarScope) bool {
 	if a == nil || b == nil || len(a.destinationRules) != len(b.destinationRules) {
 		return false
+	}
+	if reflect.ValueOf(a.destinationRules).UnsafePointer() == reflect.ValueOf(b.destinationRules).UnsafePointer() {
+		return true // one map: patched scopes share their parent's when no rule changed
 	}
 	for h, r := range a.destinationRules {
 		o, ok := b.destinationRules[h]

@@ -83,11 +83,7 @@ func (c *Cache) patchLast(pc *model.PushContext, p *model.Proxy, name string, po
 	if !ok {
 		return nil
 	}
-	origs := make([]*model.Service, 0, len(hosts))
-	for _, h := range hosts {
-		origs = append(origs, view.original[h])
-	}
-	owners := mostSpecificVirtualServices(el.VirtualServices, origs)
+	owners := ownersOf(el.VirtualServices, hosts)
 	attemptCount := proxyHeadersFor(pc).includeAttemptCount
 	pieces := slices.Clone(last.pieces)
 	for _, h := range hosts {
@@ -196,6 +192,37 @@ func claimant(vses []*config.Config, h host.Name, owners map[host.Name]*config.C
 		}
 	}
 	return nil
+}
+
+// ownersOf is mostSpecificVirtualServices for the service hostnames hosts (lowercased):
+// the first VirtualService naming one exactly, else the first with the most specific
+// wildcard host it matches.
+func ownersOf(vses []*config.Config, hosts []host.Name) map[host.Name]*config.Config {
+	out := make(map[host.Name]*config.Config, len(hosts))
+	for _, h := range hosts {
+		var exact, wild *config.Config
+		var best host.Name
+		for _, c := range vses {
+			for _, vh := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
+				n := host.Name(vh)
+				switch {
+				case !n.IsWildcard():
+					if exact == nil && n == h {
+						exact = c
+					}
+				case n != best && strings.HasSuffix(string(h), string(n[1:])) && (best == "" || host.MoreSpecific(n, best)):
+					best, wild = n, c
+				}
+			}
+		}
+		switch {
+		case exact != nil:
+			out[h] = exact
+		case wild != nil:
+			out[h] = wild
+		}
+	}
+	return out
 }
 
 // vhostName is the name of the virtual host of service s on port.
