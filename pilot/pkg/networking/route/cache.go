@@ -58,7 +58,7 @@ type Cache struct {
 	// built and patched count the builds of virtual hosts in full and patched from a
 	// connection's last build (patchLast).
 	built, patched atomic.Int64
-	epoch    uint64
+	epoch          uint64
 }
 
 type narrowKey struct {
