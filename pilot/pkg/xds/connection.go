@@ -1,8 +1,10 @@
 package xds
 
 import (
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unique"
@@ -16,6 +18,8 @@ type Watched struct {
 	// Names are the subscribed resource names, sorted; Wildcard means "all".
 	Names    []string
 	Wildcard bool
+	// interned keeps Names canonical (internSorted).
+	interned []unique.Handle[string]
 	// NonceSent and VersionSent identify the last response; NonceAcked the last one the
 	// client accepted.
 	NonceSent, VersionSent, NonceAcked string
@@ -96,7 +100,7 @@ func (c *Connection) Watched() map[string]Watched {
 	out := make(map[string]Watched, len(c.watched))
 	for k, w := range c.watched {
 		cp := *w
-		cp.Names = append([]string(nil), w.Names...)
+		cp.Names, cp.interned = append([]string(nil), w.Names...), nil
 		cp.sent = nil
 		out[k] = cp
 	}
@@ -144,17 +148,23 @@ func (s *nonceSource) next() string {
 	return strconv.FormatUint(s.n, 36)
 }
 
-// sortedCopy returns the names sorted, in a new slice. Names are interned: a connection
-// keeps the names it watches for as long as it lives, and most are the same across
-// proxies (1,000 sidecars each watching ~1,000 EDS clusters would otherwise hold a
-// million copies, ~40 MB, decoded from their requests).
-func sortedCopy(names []string) []string {
-	out := make([]string, len(names))
+// internSorted returns the names sorted, in a new slice, interned: a connection keeps the
+// names it watches for as long as it lives, and most are the same across proxies (1,000
+// sidecars each watching ~1,000 EDS clusters would otherwise hold a million copies, ~40
+// MB, decoded from their requests). The handles must be kept with the names: an interned
+// value stays canonical only while a Handle to it exists, and a name interned again after
+// its handles were collected is a new copy.
+func internSorted(names []string) ([]string, []unique.Handle[string]) {
+	hs := make([]unique.Handle[string], len(names))
 	for i, n := range names {
-		out[i] = unique.Make(n).Value()
+		hs[i] = unique.Make(n)
 	}
-	sort.Strings(out)
-	return out
+	slices.SortFunc(hs, func(a, b unique.Handle[string]) int { return strings.Compare(a.Value(), b.Value()) })
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Value()
+	}
+	return out, hs
 }
 
 func sameNames(a, b []string) bool {

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"slices"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -101,7 +102,7 @@ func applySubscription(w *Watched, sub, unsub []string) bool {
 	for n := range names {
 		w.Names = append(w.Names, n)
 	}
-	w.Names = sortedCopy(w.Names)
+	w.Names, w.interned = internSorted(w.Names)
 	return added
 }
 
@@ -137,7 +138,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 			removed = append(removed, name)
 		}
 	}
-	removed = sortedCopy(removed)
+	slices.Sort(removed)
 	hash := setHash(changed) ^ uint64(len(removed))
 	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || (w.nackedHash != 0 && hash == w.nackedHash)
 	c.mu.Unlock()

@@ -33,7 +33,7 @@ type sotwSender interface {
 // request for a type is answered.
 func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.DiscoveryRequest) error {
 	typeURL := r.GetTypeUrl()
-	names := sortedCopy(r.GetResourceNames())
+	names, interned := internSorted(r.GetResourceNames())
 	c.mu.Lock()
 	w := c.watched[typeURL]
 	if r.GetErrorDetail() != nil {
@@ -47,7 +47,7 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 		return nil
 	}
 	if w == nil {
-		w = &Watched{TypeURL: typeURL, Names: names, Wildcard: len(names) == 0 && isWildcardType(typeURL)}
+		w = &Watched{TypeURL: typeURL, Names: names, interned: interned, Wildcard: len(names) == 0 && isWildcardType(typeURL)}
 		c.watched[typeURL] = w
 		c.mu.Unlock()
 		_, err := s.respondSotW(c, srv, typeURL, nil, false)
@@ -62,7 +62,7 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 	}
 	changed := !w.Wildcard && !sameNames(w.Names, names)
 	if changed {
-		w.Names = names
+		w.Names, w.interned = names, interned
 	}
 	c.mu.Unlock()
 	if !changed {
