@@ -52,6 +52,9 @@ type Cache struct {
 	// narrowed are services as listeners on one port see them (narrowService).
 	domains  map[domainsKey]*domainsEntry
 	narrowed map[narrowKey]*narrowEntry
+	// views are narrowed slices by the service slice they narrow (a SidecarScope
+	// listener's, shared by the proxies of the scope and by scopes patched from it).
+	views map[viewKey]*viewEntry
 	// pieces are encoded virtual hosts shared between proxies.
 	pieces map[pieceKey]*pieceEntry
 	swept  int
@@ -64,6 +67,17 @@ type Cache struct {
 type narrowKey struct {
 	svc  *model.Service
 	port int
+}
+
+type viewKey struct {
+	first *(*model.Service) // the slice's first element slot: its backing array
+	n     int
+	port  int
+}
+
+type viewEntry struct {
+	svcs, narrowed []*model.Service // svcs keeps the array, and so the key, alive
+	epoch          uint64
 }
 
 type narrowEntry struct {
@@ -123,7 +137,7 @@ type routesEntry struct {
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{vsRoutes: map[vsRoutesKey]*routesEntry{}, defaults: map[defaultRouteKey]*routesEntry{}, domains: map[domainsKey]*domainsEntry{},
-		narrowed: map[narrowKey]*narrowEntry{}, pieces: map[pieceKey]*pieceEntry{}}
+		narrowed: map[narrowKey]*narrowEntry{}, views: map[viewKey]*viewEntry{}, pieces: map[pieceKey]*pieceEntry{}}
 }
 
 // Resource is one built route configuration: its encoding, or (when an EnvoyFilter patch
@@ -316,8 +330,31 @@ func (s *cachedRoutes) serviceDomains(svc, orig *model.Service, listenerPort, po
 }
 
 // narrow shares the services as a listener port sees them between proxies: one copy
-// per service object and port.
+// per service object and port, and one narrowed slice per slice of services (slices are
+// not altered once built). The result must not be altered.
 func (s *cachedRoutes) narrow(svcs []*model.Service, port int) []*model.Service {
+	c := s.cache
+	if len(svcs) == 0 {
+		return nil
+	}
+	vk := viewKey{first: &svcs[0], n: len(svcs), port: port}
+	c.mu.Lock()
+	if e := c.views[vk]; e != nil {
+		e.epoch = c.epoch
+		c.mu.Unlock()
+		return e.narrowed
+	}
+	c.mu.Unlock()
+	out := s.narrowEach(svcs, port)
+	c.mu.Lock()
+	c.views[vk] = &viewEntry{svcs: svcs, narrowed: out, epoch: c.epoch}
+	c.sweep()
+	c.mu.Unlock()
+	return out
+}
+
+// narrowEach narrows each service, sharing each narrowed service.
+func (s *cachedRoutes) narrowEach(svcs []*model.Service, port int) []*model.Service {
 	out := make([]*model.Service, len(svcs))
 	var missing []int
 	c := s.cache
@@ -366,13 +403,14 @@ func (c *Cache) sweep() {
 	maps.DeleteFunc(c.defaults, func(_ defaultRouteKey, e *routesEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.domains, func(_ domainsKey, e *domainsEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.narrowed, func(_ narrowKey, e *narrowEntry) bool { return e.epoch != c.epoch })
+	maps.DeleteFunc(c.views, func(_ viewKey, e *viewEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.pieces, func(_ pieceKey, e *pieceEntry) bool { return e.epoch != c.epoch })
 	c.epoch++
 	c.swept = c.entries()
 }
 
 func (c *Cache) entries() int {
-	return len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed) + len(c.pieces)
+	return len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed) + len(c.views) + len(c.pieces)
 }
 
 // Builds returns how many times the virtual hosts of a route configuration were built in
