@@ -44,6 +44,9 @@ type destinationRuleIndex struct {
 	// hosts are every DestinationRule's resolved host, so that a change can be matched
 	// against SidecarScopes after the object is gone.
 	hosts map[config.Key]host.Name
+	// selectors are the namespaces with a rule that has a workload selector: only there
+	// does a proxy's rule for a service depend on its labels.
+	selectors map[string]bool
 }
 
 // hostRules holds consolidated rules by exact and wildcard host.
@@ -65,6 +68,7 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		exported:       map[string]*hostRules{},
 		rootLocal:      newHostRules(),
 		hosts:          map[config.Key]host.Name{},
+		selectors:      map[string]bool{},
 	}
 	idx.addAll(store, store.List(schema.DestinationRule, ""), pc)
 	return idx
@@ -81,6 +85,7 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 		exported:       maps.Clone(idx.exported),
 		rootLocal:      idx.rootLocal,
 		hosts:          maps.Clone(idx.hosts),
+		selectors:      maps.Clone(idx.selectors),
 	}
 	for k := range changed {
 		if k.Kind != schema.DestinationRule {
@@ -94,6 +99,7 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 	for ns := range namespaces {
 		delete(next.namespaceLocal, ns)
 		delete(next.exported, ns)
+		delete(next.selectors, ns)
 		if ns == root {
 			next.rootLocal = newHostRules()
 		}
@@ -122,6 +128,9 @@ func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *P
 		c, exp := cr.rule, cr.exportTo
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
 		idx.hosts[c.Key()] = host.Name(dr.GetHost())
+		if dr.GetWorkloadSelector() != nil {
+			idx.selectors[c.Namespace] = true
+		}
 		if len(exp) == 0 || exp["*"] || exp["."] || exp[c.Namespace] {
 			ruleSet(idx.namespaceLocal, c.Namespace).add(c, exp)
 		}
@@ -388,6 +397,10 @@ func (pc *PushContext) destinationRuleFor(ns string, svc *Service) *Consolidated
 // p to svc: a rule of p's namespace whose workloadSelector selects p, else the catch-all
 // rule its SidecarScope holds for svc. It returns nil when no rule applies.
 func (pc *PushContext) OutboundDestinationRule(p *Proxy, svc *Service) *ConsolidatedDestinationRule {
+	if !pc.destinationRules.selectors[p.ConfigNamespace] {
+		// No rule of the proxy's namespace selects workloads: its scope's rule applies.
+		return pc.scopeOrNamespaceRule(p, svc)
+	}
 	for _, r := range pc.destinationRuleCandidates(p.ConfigNamespace, svc) {
 		sel := r.Spec().GetWorkloadSelector()
 		if sel != nil && r.Rule.Namespace == p.ConfigNamespace &&
@@ -395,6 +408,10 @@ func (pc *PushContext) OutboundDestinationRule(p *Proxy, svc *Service) *Consolid
 			return r
 		}
 	}
+	return pc.scopeOrNamespaceRule(p, svc)
+}
+
+func (pc *PushContext) scopeOrNamespaceRule(p *Proxy, svc *Service) *ConsolidatedDestinationRule {
 	if p.SidecarScope != nil {
 		return p.SidecarScope.DestinationRule(svc.Hostname)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -106,4 +107,50 @@ func keysOf(cs []*config.Config) []config.Key {
 		out = append(out, c.Key())
 	}
 	return out
+}
+
+// TestWorkloadSelectorRulesFollowDerive checks that a DestinationRule selecting workloads
+// applies to the proxies it selects after it is added by a derived PushContext, and keeps
+// applying after changes to rules of other namespaces.
+func TestWorkloadSelectorRulesFollowDerive(t *testing.T) {
+	store := model.NewStore()
+	store.Set(k8sService("app", "web", "10.96.0.1"))
+	store.Set(k8sService("b", "api", "10.96.0.2"))
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	ruleFor := func(pc *model.PushContext, labels map[string]string) string {
+		p, err := model.ParseServiceNode("sidecar~10.0.0.1~web-0.app~app.svc.cluster.local", &model.NodeMetadata{Namespace: "app", Labels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.InitProxy(p)
+		r := pc.OutboundDestinationRule(p, pc.ServiceForHostname(p, "web.app.svc.cluster.local"))
+		if r == nil {
+			return ""
+		}
+		return r.Rule.Name
+	}
+	derive := func(c *config.Config) {
+		store.Set(c)
+		pc = pc.Derive(store, map[config.Key]struct{}{c.Key(): {}})
+	}
+	rule := func(ns, name, h string, selector map[string]string) *config.Config {
+		dr := &networkingv1alpha3.DestinationRule{Host: h}
+		if selector != nil {
+			dr.WorkloadSelector = &typev1beta1.WorkloadSelector{MatchLabels: selector}
+		}
+		return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: ns, Name: name}, Spec: dr}
+	}
+	canary := map[string]string{"track": "canary"}
+	derive(rule("app", "all", "web.app.svc.cluster.local", nil))
+	derive(rule("app", "canary", "web.app.svc.cluster.local", canary))
+	if got := ruleFor(pc, canary); got != "canary" {
+		t.Fatalf("after adding the selecting rule: %q applies to the canary, want canary", got)
+	}
+	derive(rule("b", "api", "api.b.svc.cluster.local", nil))
+	if got := ruleFor(pc, canary); got != "canary" {
+		t.Fatalf("after a rule of another namespace changed: %q applies to the canary, want canary", got)
+	}
+	if got := ruleFor(pc, map[string]string{"track": "stable"}); got != "all" {
+		t.Fatalf("%q applies to a workload the selector does not select, want all", got)
+	}
 }
