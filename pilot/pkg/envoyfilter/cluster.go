@@ -49,9 +49,13 @@ type ClusterPatcher struct {
 	// of the set's indexes in patches (the indexes are kept to tell collisions apart).
 	combined map[uint64][]*combination
 	// plans memoises the plan of each cluster name (for the hosts its name says), as an
-	// index in distinct: a patcher's clusters share a handful of plans.
-	plans    map[string]uint32
-	distinct []ClusterPlan
+	// index in distinct: a patcher's clusters share a handful of plans. When byPort (no
+	// patch matches a cluster by name, subset or service, so a plan depends only on the
+	// port the name says), plans are keyed by that port instead (portPlans).
+	plans     map[string]uint32
+	portPlans map[int]uint32
+	byPort    bool
+	distinct  []ClusterPlan
 }
 
 // maxPlans bounds a patcher's memoised plans; past it, plans are made afresh.
@@ -94,7 +98,7 @@ func (cs *ClusterPatchers) For(ps *Patches, ctx Context) *ClusterPatcher {
 	if cs.patchers == nil || cs.n >= maxPatchers {
 		cs.patchers, cs.n = map[patcherKey][]*ClusterPatcher{}, 0
 	}
-	cp := &ClusterPatcher{patches: patches, ctx: ctx}
+	cp := newClusterPatcher(patches, ctx)
 	cs.patchers[k] = append(cs.patchers[k], cp)
 	cs.n++
 	return cp
@@ -110,7 +114,17 @@ type combination struct {
 
 // NewClusterPatcher returns the patcher of ps's CLUSTER patches for ctx.
 func NewClusterPatcher(ps *Patches, ctx Context) *ClusterPatcher {
-	return &ClusterPatcher{patches: ps.scoped(networkingv1alpha3.EnvoyFilter_CLUSTER, ctx), ctx: ctx}
+	return newClusterPatcher(ps.scoped(networkingv1alpha3.EnvoyFilter_CLUSTER, ctx), ctx)
+}
+
+func newClusterPatcher(patches []*Patch, ctx Context) *ClusterPatcher {
+	cp := &ClusterPatcher{patches: patches, ctx: ctx, byPort: true}
+	for _, p := range patches {
+		if m := p.Match.GetCluster(); m.GetName() != "" || m.GetSubset() != "" || m.GetService() != "" {
+			cp.byPort = false
+		}
+	}
+	return cp
 }
 
 // Empty reports whether no patch applies in the patcher's context.
@@ -187,38 +201,51 @@ func (cp *ClusterPatcher) Plan(name string, hosts []string) ClusterPlan {
 	if len(cp.patches) == 0 {
 		return ClusterPlan{}
 	}
-	if hosts == nil {
-		cp.mu.Lock()
-		i, ok := cp.plans[name]
-		var pl ClusterPlan
-		if ok {
-			pl = cp.distinct[i]
-		}
-		cp.mu.Unlock()
-		if ok {
-			return pl
-		}
+	if hosts != nil {
+		return cp.plan(name, hosts)
 	}
-	pl := cp.plan(name, hosts)
-	if hosts == nil {
-		cp.memo(name, pl)
+	port := -1
+	if cp.byPort {
+		port = parseClusterName(name).port
 	}
+	cp.mu.Lock()
+	var i uint32
+	var ok bool
+	if port >= 0 {
+		i, ok = cp.portPlans[port]
+	} else {
+		i, ok = cp.plans[name]
+	}
+	var pl ClusterPlan
+	if ok {
+		pl = cp.distinct[i]
+	}
+	cp.mu.Unlock()
+	if ok {
+		return pl
+	}
+	pl = cp.plan(name, hosts)
+	cp.memo(name, port, pl)
 	return pl
 }
 
-// memo records pl as the plan of the cluster called name.
-func (cp *ClusterPatcher) memo(name string, pl ClusterPlan) {
+// memo records pl as the plan of the cluster called name, by its port when port >= 0.
+func (cp *ClusterPatcher) memo(name string, port int, pl ClusterPlan) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if cp.plans == nil || len(cp.plans) >= maxPlans {
-		cp.plans, cp.distinct = map[string]uint32{}, nil
+		cp.plans, cp.portPlans, cp.distinct = map[string]uint32{}, map[int]uint32{}, nil
 	}
 	i := slices.IndexFunc(cp.distinct, pl.equal)
 	if i < 0 {
 		i = len(cp.distinct)
 		cp.distinct = append(cp.distinct, pl)
 	}
-	cp.plans[name] = uint32(i)
+	if port >= 0 {
+		cp.portPlans[port] = uint32(i)
+	} else {
+		cp.plans[name] = uint32(i)
+	}
 }
 
 func (pl ClusterPlan) equal(o ClusterPlan) bool {
