@@ -162,13 +162,19 @@ func (pc *PushContext) patchSidecarScope(b *scopeBase) *SidecarScope {
 		sc.destinationRules = old.destinationRules
 		return sc
 	}
+	sc.collectDestinationRules(pc, old.Namespace)
+	return sc
+}
+
+// collectDestinationRules indexes, for each service of the scope, the rule a proxy of
+// namespace ns applies to it.
+func (sc *SidecarScope) collectDestinationRules(pc *PushContext, ns string) {
 	sc.destinationRules = map[host.Name]*ConsolidatedDestinationRule{}
 	for _, s := range sc.services {
-		if dr := pc.destinationRuleFor(old.Namespace, s); dr != nil {
+		if dr := pc.destinationRuleFor(ns, s); dr != nil {
 			sc.destinationRules[s.Hostname] = dr
 		}
 	}
-	return sc
 }
 
 // hostImports are the hosts a listener imports from one namespace.
@@ -254,12 +260,7 @@ func (pc *PushContext) newSidecarScope(c *config.Config, ns string) *SidecarScop
 	sc.byHost = make(map[host.Name]*Service, n)
 	sc.services = make([]*Service, 0, n)
 	sc.collectServices(pc, ns)
-	sc.destinationRules = map[host.Name]*ConsolidatedDestinationRule{}
-	for _, s := range sc.services {
-		if dr := pc.destinationRuleFor(ns, s); dr != nil {
-			sc.destinationRules[s.Hostname] = dr
-		}
-	}
+	sc.collectDestinationRules(pc, ns)
 	sc.OutboundTrafficPolicy = sc.Sidecar.GetOutboundTrafficPolicy()
 	if sc.OutboundTrafficPolicy == nil {
 		sc.OutboundTrafficPolicy = &networkingv1alpha3.OutboundTrafficPolicy{

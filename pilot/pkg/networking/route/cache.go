@@ -524,6 +524,8 @@ type vhostPiece struct {
 	routes       []byte
 	attemptCount bool
 	whole        []byte
+	// size is the length of the VirtualHost encoding (encodedSize), set when made.
+	size int
 }
 
 // VirtualHost field tags, for the fields vhostBuilder sets.
@@ -533,8 +535,8 @@ const (
 	vhostAttemptCountTag = 14<<3 | byte(protowire.VarintType)
 )
 
-// size is the length of the piece's VirtualHost encoding.
-func (vp *vhostPiece) size() int {
+// encodedSize is the length of the piece's VirtualHost encoding.
+func (vp *vhostPiece) encodedSize() int {
 	if vp.whole != nil {
 		return len(vp.whole)
 	}
@@ -555,7 +557,7 @@ func (vp *vhostPiece) size() int {
 // deterministic encoding gives, fields in number order.
 func (vp *vhostPiece) appendTo(b []byte) []byte {
 	b = protowire.AppendTag(b, 2, protowire.BytesType) // virtual_hosts = 2
-	b = protowire.AppendVarint(b, uint64(vp.size()))
+	b = protowire.AppendVarint(b, uint64(vp.size))
 	if vp.whole != nil {
 		return append(b, vp.whole...)
 	}
@@ -573,8 +575,8 @@ func (vp *vhostPiece) appendTo(b []byte) []byte {
 }
 
 // pieceKey is what a shared piece is a function of: the virtual host's name, its domains
-// (a domains cache entry's slice), its routes (a cache entry's, by its first route) and
-// the attempt count flag.
+// (a domains cache entry's slice), its routes (a cache entry's, by its handle) and the
+// attempt count flag.
 type pieceKey struct {
 	name         string
 	domains      *string
@@ -622,13 +624,15 @@ func encodePiece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) (*v
 		routes = encoded[vh.Routes[0]]
 	}
 	if routes != nil {
-		return &vhostPiece{name: vh.Name, domains: vh.Domains, routes: routes, attemptCount: vh.IncludeRequestAttemptCount}, nil
+		vp := &vhostPiece{name: vh.Name, domains: vh.Domains, routes: routes, attemptCount: vh.IncludeRequestAttemptCount}
+		vp.size = vp.encodedSize()
+		return vp, nil
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vh)
 	if err != nil {
 		return nil, err
 	}
-	return &vhostPiece{name: vh.Name, whole: b}, nil
+	return &vhostPiece{name: vh.Name, whole: b, size: len(b)}, nil
 }
 
 // splicePieces encodes rc (which has no virtual hosts) with pieces as its virtual hosts.
@@ -642,7 +646,7 @@ func splicePieces(rc *routev3.RouteConfiguration, pieces []*vhostPiece) ([]byte,
 	head, tail := splitFields(shell, 2) // virtual_hosts = 2
 	size := len(shell)
 	for _, vp := range pieces {
-		size += 1 + protowire.SizeBytes(vp.size())
+		size += 1 + protowire.SizeBytes(vp.size)
 	}
 	out := append(protoconv.Buffer(size), head...)
 	for _, vp := range pieces {

@@ -2,10 +2,8 @@ package route
 
 import (
 	"maps"
-	"net"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -108,7 +106,7 @@ func (c *Cache) patchLast(pc *model.PushContext, p *model.Proxy, name string, po
 				break
 			}
 		}
-		i, found := sort.Find(len(pieces), func(i int) int { return strings.Compare(vhostName(s, port), pieces[i].name) })
+		i, found := sort.Find(len(pieces), func(i int) int { return strings.Compare(vhostName(string(s.Hostname), port), pieces[i].name) })
 		switch {
 		case vh == nil && !found:
 			continue
@@ -192,40 +190,4 @@ func claimant(vses []*config.Config, h host.Name, owners map[host.Name]*config.C
 		}
 	}
 	return nil
-}
-
-// ownersOf is mostSpecificVirtualServices for the service hostnames hosts (lowercased):
-// the first VirtualService naming one exactly, else the first with the most specific
-// wildcard host it matches.
-func ownersOf(vses []*config.Config, hosts []host.Name) map[host.Name]*config.Config {
-	out := make(map[host.Name]*config.Config, len(hosts))
-	for _, h := range hosts {
-		var exact, wild *config.Config
-		var best host.Name
-		for _, c := range vses {
-			for _, vh := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
-				n := host.Name(vh)
-				switch {
-				case !n.IsWildcard():
-					if exact == nil && n == h {
-						exact = c
-					}
-				case n != best && strings.HasSuffix(string(h), string(n[1:])) && (best == "" || host.MoreSpecific(n, best)):
-					best, wild = n, c
-				}
-			}
-		}
-		switch {
-		case exact != nil:
-			out[h] = exact
-		case wild != nil:
-			out[h] = wild
-		}
-	}
-	return out
-}
-
-// vhostName is the name of the virtual host of service s on port.
-func vhostName(s *model.Service, port int) string {
-	return net.JoinHostPort(string(s.Hostname), strconv.Itoa(port))
 }

@@ -153,9 +153,19 @@ func (ps *portServices) selects(c *config.Config) bool {
 }
 
 // mostSpecificVirtualServices maps each service hostname (lowercased) to the
-// VirtualService whose host matches it most specifically (an exact host, else the
-// longest wildcard); among VirtualServices with the same host the first wins.
+// VirtualService whose host matches it most specifically (ownersOf).
 func mostSpecificVirtualServices(vses []*config.Config, svcs []*model.Service) map[host.Name]*config.Config {
+	hosts := make([]host.Name, len(svcs))
+	for i, s := range svcs {
+		hosts[i] = host.Name(strings.ToLower(string(s.Hostname)))
+	}
+	return ownersOf(vses, hosts)
+}
+
+// ownersOf maps each of the (lowercased) hostnames to the VirtualService whose host
+// matches it most specifically: one naming it exactly as written, else the longest
+// wildcard; among VirtualServices with the same host the first wins.
+func ownersOf(vses []*config.Config, hosts []host.Name) map[host.Name]*config.Config {
 	exact, wild := map[host.Name]*config.Config{}, map[host.Name]*config.Config{}
 	for _, c := range vses {
 		for _, h := range c.Spec.(*networkingv1alpha3.VirtualService).GetHosts() {
@@ -168,9 +178,8 @@ func mostSpecificVirtualServices(vses []*config.Config, svcs []*model.Service) m
 			}
 		}
 	}
-	out := map[host.Name]*config.Config{}
-	for _, s := range svcs {
-		h := host.Name(strings.ToLower(string(s.Hostname)))
+	out := make(map[host.Name]*config.Config, len(hosts))
+	for _, h := range hosts {
 		if c, ok := exact[h]; ok {
 			out[h] = c
 			continue
@@ -449,6 +458,11 @@ func mergePorts(byPort map[int][]*routev3.VirtualHost) []*routev3.VirtualHost {
 	return out
 }
 
+// vhostName is the name of the virtual host of hostname on port.
+func vhostName(hostname string, port int) string {
+	return net.JoinHostPort(hostname, strconv.Itoa(port))
+}
+
 // vhostBuilder builds virtual hosts, remembering the names and domains already used.
 type vhostBuilder struct {
 	proxy        *model.Proxy
@@ -466,7 +480,7 @@ type vhostBuilder struct {
 }
 
 func (b *vhostBuilder) build(hostname string, g vhostGroup, s *model.Service) *routev3.VirtualHost {
-	name := net.JoinHostPort(hostname, strconv.Itoa(g.port))
+	name := vhostName(hostname, g.port)
 	if b.names[name] {
 		return nil
 	}
