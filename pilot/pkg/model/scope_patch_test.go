@@ -6,22 +6,16 @@ import (
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	typev1beta1 "istio.io/api/type/v1beta1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/fixture"
 )
 
-func k8sService(ns, name, ip string) *config.Config {
-	return &config.Config{Meta: config.Meta{Kind: schema.Service, Namespace: ns, Name: name}, Spec: &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
-	}}
-}
+func k8sService(ns, name, ip string) *config.Config { return fixture.KubeService(ns, name, ip, 8080) }
 
 // TestPatchedScopesEqualComputed follows the scope of a proxy whose Sidecar imports only
 // its own namespace through VirtualService and DestinationRule edits: a VirtualService's

@@ -7,22 +7,17 @@ import (
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/route"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/fixture"
 	"github.com/sextant-mesh/sextant/tests/golden"
 )
 
-func httpService(ns, name, ip string) *config.Config {
-	return &config.Config{Meta: config.Meta{Kind: schema.Service, Namespace: ns, Name: name}, Spec: &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
-	}}
-}
+func httpService(ns, name, ip string) *config.Config { return fixture.KubeService(ns, name, ip, 8080) }
 
 // hashRule asks for consistent hashing on a header: the routes to the host change.
 func hashRule(ns, name, h, header string) *config.Config {
