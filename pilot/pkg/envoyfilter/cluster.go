@@ -58,6 +58,12 @@ type ClusterPatcher struct {
 	distinct  []ClusterPlan
 }
 
+// Same reports whether two patchers apply the same patches in the same context, and so
+// make the same plan for every cluster.
+func (cp *ClusterPatcher) Same(o *ClusterPatcher) bool {
+	return cp == o || (cp != nil && o != nil && cp.ctx == o.ctx && slices.Equal(cp.patches, o.patches))
+}
+
 // maxPlans bounds a patcher's memoised plans; past it, plans are made afresh.
 const maxPlans = 1 << 16
 

@@ -50,12 +50,13 @@ func (p PeerAuthnPolicy) ModeForPort(port uint32) MutualTLSMode {
 // authnIndex holds PeerAuthentication policies by namespace, each list oldest first (the
 // Store's order), since the oldest policy of a scope wins.
 type authnIndex struct {
+	version       uint64
 	rootNamespace string
 	byNamespace   map[string][]*config.Config
 }
 
 func buildAuthnIndex(store *Store, root string) *authnIndex {
-	idx := &authnIndex{rootNamespace: root, byNamespace: map[string][]*config.Config{}}
+	idx := &authnIndex{version: nextIndexVersion(), rootNamespace: root, byNamespace: map[string][]*config.Config{}}
 	for _, c := range store.List(schema.PeerAuthentication, "") {
 		idx.byNamespace[c.Namespace] = append(idx.byNamespace[c.Namespace], c)
 	}

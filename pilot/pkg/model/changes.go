@@ -415,6 +415,30 @@ func SameScopeDestinationRules(a, b *SidecarScope) bool {
 	return true
 }
 
+// ChangedDestinationRuleHosts returns the hostnames whose DestinationRule (by
+// SidecarScope.DestinationRule; compared by the effective rule, Rule) differs between two
+// scopes.
+func ChangedDestinationRuleHosts(a, b *SidecarScope) map[host.Name]bool {
+	out := map[host.Name]bool{}
+	if reflect.ValueOf(a.destinationRules).UnsafePointer() == reflect.ValueOf(b.destinationRules).UnsafePointer() {
+		return out
+	}
+	differs := func(r, o *ConsolidatedDestinationRule) bool {
+		return (r == nil) != (o == nil) || (r != nil && r.Rule != o.Rule)
+	}
+	for h, r := range a.destinationRules {
+		if differs(r, b.destinationRules[h]) {
+			out[h] = true
+		}
+	}
+	for h, r := range b.destinationRules {
+		if _, ok := a.destinationRules[h]; !ok && r != nil {
+			out[h] = true
+		}
+	}
+	return out
+}
+
 // importsAnyHost reports whether sc imports a service with one of the hostnames.
 func (sc *SidecarScope) importsAnyHost(hosts map[host.Name]bool) bool {
 	if len(hosts) < len(sc.byHost) {

@@ -60,7 +60,8 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			removed := map[config.Key]*config.Config{}
 			// One cluster cache lives through the whole sequence, as in the server.
 			cache, routes := cluster.NewCache(), route.NewCache()
-			// As on a connection: route builds patch the last one when they can.
+			// As on a connection: route and cluster builds start from the last ones when
+			// they can.
 			memo := model.NewMemo()
 			for step := 0; step < 60; step++ {
 				key, what := mutate(rng, store, objects, removed, step)
@@ -108,7 +109,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 						t.Fatalf("step %d (%s %s): a DestinationRule push limited to %v: %v", step, what, key, hosts, err)
 					}
 				}
-				if err := cachedClustersDiffer(cache, pc, p); err != nil {
+				if err := cachedClustersDiffer(cache, pc, p, memo); err != nil {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				if err := cachedRoutesDiffer(routes, pc, p, memo); err != nil {
@@ -118,6 +119,9 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 				if fmt.Sprint(full.Errors) != fmt.Sprint(pc.Errors) {
 					t.Fatalf("step %d (%s %s): errors %v, full build %v", step, what, key, pc.Errors, full.Errors)
 				}
+			}
+			if kept, _ := cache.Kept(); kept == 0 {
+				t.Error("no cluster build kept a service's clusters from the last one: the comparisons above did not test that path")
 			}
 		})
 	}
@@ -244,10 +248,12 @@ func mutate(rng *rand.Rand, store *model.Store, objects, removed map[config.Key]
 	}
 }
 
-// cachedClustersDiffer compares the proxy's clusters drawn from the cache with the ones
-// built afresh, encoding by encoding.
-func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.Proxy) error {
-	if err := golden.SameEncodings(cache.Build(pc, p), cluster.BuildClusters(pc, p)); err != nil {
+// cachedClustersDiffer compares the proxy's clusters drawn from the cache, with the
+// connection's memo of its last build, with the ones built afresh, encoding by encoding.
+func cachedClustersDiffer(cache *cluster.Cache, pc *model.PushContext, p *model.Proxy, memo *model.Memo) error {
+	q := *p
+	q.Memo = memo
+	if err := golden.SameEncodings(cache.Build(pc, &q), cluster.BuildClusters(pc, p)); err != nil {
 		return fmt.Errorf("cluster cache: %w", err)
 	}
 	return nil

@@ -411,6 +411,13 @@ func (pc *PushContext) OutboundDestinationRule(p *Proxy, svc *Service) *Consolid
 	return pc.scopeOrNamespaceRule(p, svc)
 }
 
+// OutboundRulesFromScope reports whether the outbound DestinationRules of proxy p are
+// its SidecarScope's (SidecarScope.DestinationRule), as they are unless a rule of its
+// namespace selects workloads.
+func (pc *PushContext) OutboundRulesFromScope(p *Proxy) bool {
+	return p.SidecarScope != nil && !pc.destinationRules.selectors[p.ConfigNamespace]
+}
+
 func (pc *PushContext) scopeOrNamespaceRule(p *Proxy, svc *Service) *ConsolidatedDestinationRule {
 	if p.SidecarScope != nil {
 		return p.SidecarScope.DestinationRule(svc.Hostname)

@@ -122,6 +122,9 @@ type endpointIndex struct {
 	// accounts memoises PushContext.ServiceAccounts per service object (the index is
 	// never altered once built; a change derives a new one).
 	accounts sync.Map // *Service -> []string
+	// version identifies the index, and log the derives that led to it (versions.go).
+	version uint64
+	log     []endpointChange
 }
 
 // buildServices converts Kubernetes Services + EndpointSlices into services and
@@ -384,7 +387,7 @@ func (si *serviceIndex) splice(prev *serviceIndex, ei *endpointIndex, removed []
 			}
 		}
 	}
-	out := &endpointIndex{byService: maps.Clone(ei.byService)}
+	out := ei.successor(slices.Collect(maps.Keys(touched)))
 	si.shared = maps.Clone(prev.shared)
 	for k := range touched {
 		delete(out.byService, k)
@@ -436,10 +439,15 @@ func (si *serviceIndex) endpointsOf(s *Service) []*Endpoint {
 // replaceEndpoints returns ei with the endpoints of the given Kubernetes Services
 // re-derived; every other entry is shared.
 func (si *serviceIndex) replaceEndpoints(ei *endpointIndex, keys []config.Key) *endpointIndex {
-	out := &endpointIndex{byService: maps.Clone(ei.byService)}
-	for _, k := range keys {
+	sks := make([]serviceKey, len(keys))
+	for i, k := range keys {
 		r := si.kube[k]
-		sk := serviceKey{r.svc.Hostname, r.svc.Namespace}
+		sks[i] = serviceKey{r.svc.Hostname, r.svc.Namespace}
+	}
+	out := ei.successor(sks)
+	for i, k := range keys {
+		r := si.kube[k]
+		sk := sks[i]
 		if !si.shared[sk] {
 			out.byService[sk] = r.eps
 			continue
@@ -464,7 +472,7 @@ func (si *serviceIndex) replaceEntryEndpoints(ei *endpointIndex, keys []serviceK
 	if len(keys) == 0 {
 		return ei
 	}
-	out := &endpointIndex{byService: maps.Clone(ei.byService)}
+	out := ei.successor(keys)
 	for _, sk := range keys {
 		var eps []*Endpoint
 		for _, s := range si.all {
@@ -614,7 +622,7 @@ func (si *serviceIndex) assemble() *endpointIndex {
 
 // assembleFrom is assemble over the per-source results rs, in any order.
 func (si *serviceIndex) assembleFrom(rs []sourced) *endpointIndex {
-	ei := &endpointIndex{byService: make(map[serviceKey][]*Endpoint, len(rs))}
+	ei := &endpointIndex{byService: make(map[serviceKey][]*Endpoint, len(rs)), version: nextIndexVersion()}
 	all := make([]*Service, 0, len(rs))
 	si.shared = map[serviceKey]bool{}
 	add := func(r sourced) {

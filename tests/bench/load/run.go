@@ -272,7 +272,7 @@ func (d *driver) connect(ctx context.Context, ids []Identity) error {
 		}
 		conn, err := grpc.NewClient(d.srv.GRPCAddr(),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(clientCodec{})),
 			// Envoy's HTTP/2 flow-control windows (Http2ProtocolOptions defaults), which
 			// its xDS stream uses: grpc-go's own 64 KiB would make a server wait for the
 			// client's window updates within each large response.

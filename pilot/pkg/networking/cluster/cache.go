@@ -3,6 +3,7 @@ package cluster
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +45,9 @@ type Cache struct {
 	swept int
 	// patchers share EnvoyFilter cluster plans between proxies with the same patches.
 	patchers envoyfilter.ClusterPatchers
+	// kept and built count the services whose clusters builds for a connection kept
+	// from its last build, and those they built (incremental.go).
+	kept, built atomic.Int64
 }
 
 // maxVariants bounds the patch combinations remembered per cluster; further ones are
@@ -70,8 +74,35 @@ type entry struct {
 	encoded []Resource
 
 	mu sync.Mutex
-	// variants are the patched encodings of each cluster, by envoyfilter.ClusterPlan.Key.
+	// variants are the patched encodings of each cluster, by envoyfilter.ClusterPlan.Key;
+	// results the patched clusters of the entry whose plans share a key, by that key.
 	variants []map[string]Resource
+	results  map[string]*[]Resource
+}
+
+// result returns the patched clusters kept for key, or nil.
+func (e *entry) result(key string) *[]Resource {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.results[key]
+}
+
+// keepResult keeps rs as the patched clusters for key while the entry keeps fewer than
+// maxVariants. It returns the kept clusters, or rs and false when it keeps none.
+func (e *entry) keepResult(key string, rs []Resource) (*[]Resource, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if kept := e.results[key]; kept != nil {
+		return kept, true
+	}
+	if len(e.results) >= maxVariants {
+		return &rs, false
+	}
+	if e.results == nil {
+		e.results = map[string]*[]Resource{}
+	}
+	e.results[key] = &rs
+	return &rs, true
 }
 
 // NewCache returns an empty cache.
@@ -83,29 +114,61 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy) []Resource {
 	return build(pc, p, c)
 }
 
-// outbound returns the patched outbound clusters of one service port, from the cache when
-// they can be shared. A nil cache builds them.
-func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) []Resource {
+// outbound returns the patched outbound clusters of one service port, and whether they
+// are shared: from the cache, in a slice the cache keeps (callers must not change it). A
+// nil cache builds them.
+func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) (*[]Resource, bool) {
 	o := b.outbound(svc, port)
 	if c == nil || svc.Resolution != model.ClientSideLB || passthroughLB(o.rule.Spec()) {
-		return patched(cp, b.outboundClusters(o)...)
+		rs := patched(cp, b.outboundClusters(o)...)
+		return &rs, false
 	}
 	e := c.lookup(b, o)
+	// Patches matched by port plan every cluster of a port alike: then the patched
+	// clusters are kept with the entry, by the plan's key, for the proxies sharing it.
+	key, same, unchanged := "", true, true
+	for i, r := range e.encoded {
+		pl := cp.Plan(r.Name, nil)
+		if i == 0 {
+			key = pl.Key()
+		}
+		same = same && pl.Key() == key
+		unchanged = unchanged && pl.Unchanged()
+	}
+	switch {
+	case unchanged:
+		return &e.encoded, true
+	case key == "":
+		same = false // removed, or patched without a key: per proxy
+	case same:
+		if rs := e.result(key); rs != nil {
+			return rs, true
+		}
+	}
 	out := make([]Resource, 0, len(e.encoded))
+	shared := same
 	for i, r := range e.encoded {
 		pl := cp.Plan(r.Name, nil)
 		switch {
 		case pl.Unchanged():
 			out = append(out, r)
 		case pl.Key() != "":
-			out = append(out, e.variant(i, pl))
+			r, kept := e.variant(i, pl)
+			out = append(out, r)
+			// A variant the cache does not keep is this proxy's alone: holding it would
+			// keep a copy per proxy of clusters patched per workload.
+			shared = shared && kept
 		default:
 			if cl := pl.Apply(decode(r)); cl != nil {
 				out = append(out, Resource{Name: cl.GetName(), Message: cl})
 			}
+			shared = false
 		}
 	}
-	return out
+	if shared {
+		return e.keepResult(key, out)
+	}
+	return &out, false
 }
 
 // lookup returns the entry for o as the proxy would build it, building it when the cache
@@ -152,29 +215,30 @@ func (c *Cache) sweep(pc *model.PushContext) {
 	c.swept = len(c.entries)
 }
 
-// variant returns cluster i of the entry patched by pl, whose Key is not empty. A patched
-// encoding is kept from its second use on: patches selecting a single workload would
-// otherwise keep one copy of every cluster per workload.
-func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) Resource {
+// variant returns cluster i of the entry patched by pl, whose Key is not empty, and
+// whether the entry keeps it. A patched encoding is kept from its second use on: patches
+// selecting a single workload would otherwise keep one copy of every cluster per workload.
+func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 	e.mu.Lock()
 	r, seen := e.variants[i][pl.Key()]
 	e.mu.Unlock()
 	if r.Any != nil {
-		return r
+		return r, true
 	}
 	r = encode(pl.Apply(decode(e.encoded[i])))
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.variants[i] == nil {
 		e.variants[i] = map[string]Resource{}
 	}
 	switch {
 	case seen:
 		e.variants[i][pl.Key()] = r
+		return r, true
 	case len(e.variants[i]) < maxVariants:
 		e.variants[i][pl.Key()] = Resource{} // seen once
 	}
-	e.mu.Unlock()
-	return r
+	return r, false
 }
 
 // encode returns c encoded deterministically, with the hash of the encoding.

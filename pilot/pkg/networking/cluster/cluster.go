@@ -6,7 +6,6 @@ import (
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
-	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
 
 // BuildClusters returns the clusters of sidecar proxy p, in istiod's order: the outbound
@@ -58,28 +57,6 @@ func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
 		out = append(out, resources(envoyfilter.PatchClusters(patches, envoyfilter.SidecarInbound, in, b.servedHosts))...)
 	}
 	return dedupe(out)
-}
-
-// allOutbound returns the outbound clusters of every service port in the proxy's scope,
-// patched.
-func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resource {
-	if b.proxy.SidecarScope == nil {
-		return nil
-	}
-	svcs := b.proxy.SidecarScope.Services()
-	out := make([]Resource, 0, len(svcs)+len(svcs)/4+8) // subsets and extra ports
-	for _, svc := range svcs {
-		if svc.Resolution == model.Alias {
-			continue
-		}
-		for _, port := range svc.Ports {
-			if port.Protocol == protocol.UDP {
-				continue
-			}
-			out = append(out, c.outbound(b, cp, svc, port)...)
-		}
-	}
-	return out
 }
 
 // patched applies the patcher to clusters built for this proxy alone.

@@ -1,0 +1,69 @@
+package load
+
+import (
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func clusterAny(t *testing.T, name string) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(&clusterv3.Cluster{Name: name, AltStatName: name + ";"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// The client codec decodes what it reads as proto.Unmarshal does.
+func TestClientCodecDecodesResponses(t *testing.T) {
+	sotw := &discoveryv3.DiscoveryResponse{
+		VersionInfo: "v7", TypeUrl: ClusterType, Nonce: "n3",
+		Resources:    []*anypb.Any{clusterAny(t, "a"), clusterAny(t, "b"), {TypeUrl: "other", Value: []byte{1}}},
+		ControlPlane: &corev3.ControlPlane{Identifier: "cp"},
+	}
+	delta := &discoveryv3.DeltaDiscoveryResponse{
+		SystemVersionInfo: "s", TypeUrl: ClusterType, Nonce: "n4",
+		Resources: []*discoveryv3.Resource{
+			{Name: "a", Version: "1", Resource: clusterAny(t, "a")},
+			{Name: "b", Version: "2", Resource: clusterAny(t, "b"), Aliases: []string{"x"}},
+		},
+		RemovedResources: []string{"c", "d"},
+	}
+	for _, tc := range []struct {
+		in, out proto.Message
+		// unread fields are cleared before comparing.
+		unread func(proto.Message)
+	}{
+		{sotw, &discoveryv3.DiscoveryResponse{Nonce: "stale"}, func(m proto.Message) { m.(*discoveryv3.DiscoveryResponse).ControlPlane = nil }},
+		{delta, &discoveryv3.DeltaDiscoveryResponse{}, func(m proto.Message) {
+			for _, r := range m.(*discoveryv3.DeltaDiscoveryResponse).Resources {
+				r.Aliases = nil
+			}
+		}},
+	} {
+		b, err := proto.Marshal(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (clientCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, tc.out); err != nil {
+			t.Fatal(err)
+		}
+		want := proto.Clone(tc.in)
+		tc.unread(want)
+		if d := cmp.Diff(want, tc.out, protocmp.Transform()); d != "" {
+			t.Errorf("decoded (-want +got):\n%s", d)
+		}
+		if err := (clientCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:len(b)-1])}, tc.out); err == nil {
+			t.Errorf("%T: a truncated message decoded", tc.in)
+		}
+	}
+}
