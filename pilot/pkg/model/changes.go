@@ -376,6 +376,9 @@ func (pc *PushContext) PushFor(p *Proxy, full bool) PushKind {
 // serviceTargetsChanged reports whether p's inbound services differ in pc from those it
 // was last pushed with (same service and port objects: an endpoint-only change keeps them).
 func (pc *PushContext) serviceTargetsChanged(p *Proxy) bool {
+	if p.targetsFrom == pc.targetsSource() {
+		return false
+	}
 	now := pc.serviceTargets(p, pc.podOf(p))
 	if len(now) != len(p.ServiceTargets) {
 		return true

@@ -154,6 +154,9 @@ type Proxy struct {
 	// Proxy is replaced on every push, and the copies share it; nil (keep nothing) for
 	// proxies outside a connection.
 	Memo *Memo
+	// targetsFrom identifies the indexes ServiceTargets were found in (InitProxy); zero
+	// when they were not.
+	targetsFrom targetsSource
 }
 
 // Memo holds generators' state for one connection, by a key of the generator's choice.

@@ -218,8 +218,19 @@ func (pc *PushContext) InitProxy(p *Proxy) {
 			p.Locality = pc.workloads.podLocality(pod)
 		}
 	}
-	p.ServiceTargets = pc.serviceTargets(p, pod)
+	// A connection's proxy is initialised again on every push: its service targets are
+	// kept while the services and endpoints they were found in are the same.
+	if src := pc.targetsSource(); p.targetsFrom != src {
+		p.ServiceTargets, p.targetsFrom = pc.serviceTargets(p, pod), src
+	}
 	p.SidecarScope = pc.SidecarScopeFor(p)
+}
+
+// targetsSource identifies what PushContext.serviceTargets reads besides the proxy.
+type targetsSource struct{ services, endpoints uint64 }
+
+func (pc *PushContext) targetsSource() targetsSource {
+	return targetsSource{pc.services.version, pc.endpoints.version}
 }
 
 // podOf returns the Pod with one of the proxy's IPs, or nil.

@@ -20,8 +20,10 @@ import (
 // Service, a ServiceEntry) contributed, so that a change re-derives only the services of
 // the objects it touches.
 type serviceIndex struct {
-	all    []*Service
-	byHost map[host.Name]hostServices
+	// version identifies all (versions.go): derives that share it keep it.
+	version uint64
+	all     []*Service
+	byHost  map[host.Name]hostServices
 
 	// kube and entries are the services (with endpoints) of each Kubernetes Service and
 	// each ServiceEntry; sliceOwner maps an EndpointSlice to its Service.
@@ -133,6 +135,7 @@ type endpointIndex struct {
 func buildServices(store *Store, w *workloadIndex, opts Options, entries collectedEntries) (*serviceIndex, *endpointIndex) {
 	kubes := store.List(schema.Service, "")
 	si := &serviceIndex{
+		version:    nextIndexVersion(),
 		kube:       make(map[config.Key]sourced, len(kubes)),
 		entries:    entries.byKey,
 		sliceOwner: map[config.Key]config.Key{},
@@ -188,7 +191,7 @@ func collectEntries(store *Store, ctx compileContext) collectedEntries {
 // endpoint index).
 func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, changed map[config.Key]struct{}, ei *endpointIndex) (*serviceIndex, *endpointIndex) {
 	next := &serviceIndex{kube: maps.Clone(si.kube), entries: maps.Clone(si.entries), sliceOwner: maps.Clone(si.sliceOwner),
-		shared: si.shared, hasAliases: si.hasAliases}
+		shared: si.shared, hasAliases: si.hasAliases, version: nextIndexVersion()}
 	// dirtyKube maps each Kubernetes Service to re-derive to whether only its endpoints
 	// may have changed.
 	dirtyKube, dirtySE := map[config.Key]bool{}, map[config.Key]bool{}
@@ -294,7 +297,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 	next.changed = slicesCompact(next.changed)
 	switch {
 	case !servicesChanged:
-		next.all, next.byHost = si.all, si.byHost
+		next.all, next.byHost, next.version = si.all, si.byHost, si.version
 		return next, next.replaceEntryEndpoints(next.replaceEndpoints(ei, endpointKeys), entryEndpoints)
 	case si.hasAliases || touchesAliases(removed, added):
 		next.allChanged = true

@@ -28,8 +28,10 @@ func (s *Server) DeltaAggregatedResources(srv discoveryv3.AggregatedDiscoverySer
 	return st.run()
 }
 
+// deltaSender is the stream's SendMsg, which takes a DeltaDiscoveryResponse or its
+// deltaWire.
 type deltaSender interface {
-	Send(*discoveryv3.DeltaDiscoveryResponse) error
+	SendMsg(any) error
 }
 
 // handleDelta applies one request: subscription changes always apply; a NACK is recorded;
@@ -75,6 +77,9 @@ func (s *Server) handleDelta(c *Connection, srv deltaSender, r *discoveryv3.Delt
 // applySubscription updates the subscribed names and reports whether new names were
 // subscribed. "*" subscribes to everything. Unsubscribed resources are forgotten.
 func applySubscription(w *Watched, sub, unsub []string) bool {
+	if len(sub) == 0 && len(unsub) == 0 {
+		return false // an ACK or NACK
+	}
 	names := map[string]bool{}
 	for _, n := range w.Names {
 		names[n] = true
@@ -122,20 +127,32 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	}
 	c.mu.Lock()
 	w := c.watched[typeURL]
-	var changed []encoded
-	present := map[string]bool{}
+	var changed, same []encoded
+	held := 0 // resources of es the client holds
 	for _, e := range es {
-		present[e.name] = true
-		if h, ok := w.sent[e.name]; force || !ok || h != e.hash {
+		h, ok := w.sent[e.name]
+		if ok {
+			held++
+		}
+		if force || !ok || h != e.hash {
 			changed = append(changed, e)
+		} else if e.pooled {
+			same = append(same, e)
 		}
 	}
 	var removed []string
-	// A push naming hosts sends only their clusters: absent names are not removals.
+	// A push naming hosts sends only their clusters: absent names are not removals. The
+	// client holds nothing else when it holds as many resources as es has of them.
 	partial := req != nil && req.EndpointHosts != nil && typeURL == EndpointType
-	for name := range w.sent {
-		if !present[name] && !partial {
-			removed = append(removed, name)
+	if !partial && held < len(w.sent) {
+		present := make(map[string]bool, len(es))
+		for _, e := range es {
+			present[e.name] = true
+		}
+		for name := range w.sent {
+			if !present[name] {
+				removed = append(removed, name)
+			}
 		}
 	}
 	slices.Sort(removed)
@@ -147,22 +164,16 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
-	resources := make([]*discoveryv3.Resource, len(changed))
-	for i, e := range changed {
-		resources[i] = &discoveryv3.Resource{Name: e.name, Version: strconv.FormatUint(e.hash, 16), Resource: e.any}
+	// The pooled encodings of resources not sent go back to the pool now; the codec hands
+	// back those sent once written, even when the send fails or times out.
+	recycle(same)
+	resp := &deltaWire{
+		typeURL: typeURL, systemVersionInfo: version, nonce: nonce,
+		resources: changed, removed: removed, controlPlane: s.controlPlaneID(),
 	}
-	resp := &discoveryv3.DeltaDiscoveryResponse{
-		TypeUrl:           typeURL,
-		SystemVersionInfo: version,
-		Nonce:             nonce,
-		Resources:         resources,
-		RemovedResources:  removed,
-		ControlPlane:      &corev3.ControlPlane{Identifier: s.controlPlaneID()},
+	if err := s.sendWithTimeout(func() error { return srv.SendMsg(resp) }); err != nil {
+		return false, err
 	}
-	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return false, err // a timed-out Send may still read es: left to the collector
-	}
-	recycle(es)
 	c.mu.Lock()
 	for _, e := range changed {
 		w.sent[e.name] = e.hash

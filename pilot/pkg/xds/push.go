@@ -44,7 +44,7 @@ func (c *Connection) refreshProxy(pc *model.PushContext) *model.Proxy {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := *c.proxyRef
-	p.SidecarScope, p.ServiceTargets = nil, nil
+	p.SidecarScope = nil // InitProxy keeps ServiceTargets while they stand
 	pc.InitProxy(&p)
 	c.proxyRef = &p
 	return &p

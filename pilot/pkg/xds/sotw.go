@@ -3,6 +3,7 @@ package xds
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"unique"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 )
@@ -24,8 +25,9 @@ func (s *Server) StreamAggregatedResources(srv discoveryv3.AggregatedDiscoverySe
 	return st.run()
 }
 
+// sotwSender is the stream's SendMsg, which takes a DiscoveryResponse or its sotwWire.
 type sotwSender interface {
-	Send(*discoveryv3.DiscoveryResponse) error
+	SendMsg(any) error
 }
 
 // handleSotW applies one request: a NACK is recorded and not answered; a stale nonce is
@@ -33,9 +35,20 @@ type sotwSender interface {
 // request for a type is answered.
 func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.DiscoveryRequest) error {
 	typeURL := r.GetTypeUrl()
-	names, interned := internSorted(r.GetResourceNames())
 	c.mu.Lock()
 	w := c.watched[typeURL]
+	// An ACK names what the last request named, usually in the same order: the names are
+	// then the watched ones, kept interned; otherwise they are interned again.
+	var names []string
+	var interned []unique.Handle[string]
+	if w != nil && sameNames(w.Names, r.GetResourceNames()) {
+		names, interned = w.Names, w.interned
+	} else {
+		c.mu.Unlock()
+		names, interned = internSorted(r.GetResourceNames())
+		c.mu.Lock()
+		w = c.watched[typeURL]
+	}
 	if r.GetErrorDetail() != nil {
 		if w != nil && r.GetResponseNonce() == w.NonceSent {
 			w.LastNACK = r.GetErrorDetail().GetMessage()
@@ -99,17 +112,12 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
-	resp := &discoveryv3.DiscoveryResponse{
-		TypeUrl:      typeURL,
-		VersionInfo:  version,
-		Nonce:        nonce,
-		Resources:    anys(es),
-		ControlPlane: &corev3.ControlPlane{Identifier: s.controlPlaneID()},
+	resp := &sotwWire{typeURL: typeURL, versionInfo: version, nonce: nonce, resources: es, controlPlane: s.controlPlaneID()}
+	// The codec hands pooled encodings back to their pool once written, even when the
+	// send fails or times out.
+	if err := s.sendWithTimeout(func() error { return srv.SendMsg(resp) }); err != nil {
+		return false, err
 	}
-	if err := s.sendWithTimeout(func() error { return srv.Send(resp) }); err != nil {
-		return false, err // a timed-out Send may still read es: left to the collector
-	}
-	recycle(es)
 	c.mu.Lock()
 	w.NonceSent, w.VersionSent, w.sentHash, w.LastSent = nonce, version, hash, s.opts.Clock.Now()
 	c.mu.Unlock()

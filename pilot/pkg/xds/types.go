@@ -108,15 +108,7 @@ func encode(rs []Resource) ([]encoded, error) {
 func setHash(es []encoded) uint64 {
 	var sum uint64
 	for _, e := range es {
-		sum += protoconv.Hash([]byte(e.name)) ^ e.hash
+		sum += protoconv.HashString(e.name) ^ e.hash
 	}
 	return sum + uint64(len(es))
-}
-
-func anys(es []encoded) []*anypb.Any {
-	out := make([]*anypb.Any, len(es))
-	for i, e := range es {
-		out[i] = e.any
-	}
-	return out
 }

@@ -50,6 +50,8 @@ type lastOutbound struct {
 	// ports[first[i+1]]; nil for those built for the proxy alone.
 	ports []*[]Resource
 	first []uint32
+	// n is the number of clusters built, to size the next build.
+	n int
 }
 
 // keeper returns which services of the proxy's scope can keep their clusters from last,
@@ -102,7 +104,11 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 		}
 	}
 	keep := last.keeper(b, cp)
-	out := make([]Resource, 0, len(svcs)+len(svcs)/4+8) // subsets and extra ports
+	size := 2*len(svcs) + 8 // extra ports and subsets
+	if last != nil {
+		size = last.n + 8
+	}
+	out := make([]Resource, 0, size)
 	kept := 0
 	for i, svc := range svcs {
 		if next != nil {
@@ -140,6 +146,7 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 		c.built.Add(int64(len(svcs) - kept))
 		if next != nil {
 			next.first[len(svcs)] = uint32(len(next.ports))
+			next.n = len(out)
 			next.ports = slices.Clip(next.ports)
 			b.proxy.Memo.Store(outboundKey{c}, next)
 		} else {

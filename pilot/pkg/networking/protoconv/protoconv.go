@@ -3,6 +3,7 @@
 package protoconv
 
 import (
+	"math/bits"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
@@ -40,6 +41,9 @@ func TypedStruct(typeURL string, value map[string]any) *anypb.Any {
 // restart or a move to another replica.
 func Hash(b []byte) uint64 { return xxhash.Sum64(b) }
 
+// HashString is Hash of a string's bytes, without copying them.
+func HashString(s string) uint64 { return xxhash.Sum64String(s) }
+
 // Resource is one generated xDS resource: its message, or a ready-made Any (a resource a
 // generator keeps encoded, or istiod's debug payloads, which are not protos), with Hash
 // the Hash of Any.Value when the generator has it (0: computed when sent).
@@ -53,30 +57,39 @@ type Resource struct {
 	Pooled bool
 }
 
-// buffers holds large encodings for reuse: a route configuration of hundreds of virtual
-// hosts is rebuilt for every proxy a change reaches, and writing it into memory just
-// freed costs less than into fresh pages.
-var buffers sync.Pool
+// Large encodings are written into buffers reused from pools, one per power-of-two size
+// class: a route configuration of hundreds of virtual hosts is rebuilt for every proxy a
+// change reaches, and a sidecar's clusters (2 MB) are framed into one response per push;
+// writing into memory just freed costs less than into fresh pages, and leaves no garbage.
+// Smaller buffers are left to the collector.
+const (
+	minPooledShift = 16 // 64 KiB
+	maxPooledShift = 26 // 64 MiB
+)
+
+var buffers [maxPooledShift + 1]sync.Pool
 
 // Buffer returns an empty slice with capacity at least n, reused when one is pooled.
 func Buffer(n int) []byte {
-	if b, ok := buffers.Get().(*[]byte); ok {
-		if cap(*b) >= n {
-			return (*b)[:0]
-		}
-		buffers.Put(b)
+	shift := bits.Len(uint(n - 1)) // the smallest class holding n
+	if n <= 0 || shift < minPooledShift || shift > maxPooledShift {
+		return make([]byte, 0, n)
 	}
-	return make([]byte, 0, n)
+	if b, ok := buffers[shift].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<shift)
 }
 
 // Recycle returns a Buffer to the pool. The caller must not use b afterwards, nor must
 // anything else hold it.
 func Recycle(b []byte) {
-	if cap(b) == 0 {
+	shift := bits.Len(uint(cap(b))) - 1 // the largest class b holds
+	if shift < minPooledShift || shift > maxPooledShift {
 		return
 	}
 	b = b[:0]
-	buffers.Put(&b)
+	buffers[shift].Put(&b)
 }
 
 // Encoding returns the resource's deterministic encoding.

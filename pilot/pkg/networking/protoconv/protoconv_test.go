@@ -23,3 +23,22 @@ func TestMessageToAnyIsDeterministic(t *testing.T) {
 		t.Fatalf("round trip: %v %v", ts, err)
 	}
 }
+
+// Buffers come back from the pool of their size class, never smaller than asked.
+func TestBufferClasses(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, 1 << 16, 1<<16 + 1, 3 << 20, 1 << 26, 1<<26 + 1} {
+		b := Buffer(n)
+		if len(b) != 0 || cap(b) < n {
+			t.Fatalf("Buffer(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		Recycle(append(b, 1))
+		if again := Buffer(n); len(again) != 0 || cap(again) < n {
+			t.Fatalf("Buffer(%d) after a Recycle: len %d cap %d", n, len(again), cap(again))
+		}
+	}
+	// A buffer larger than its class (a make of odd size) serves the class below.
+	Recycle(make([]byte, 0, 3<<16))
+	if b := Buffer(1<<17 + 1); cap(b) < 1<<17+1 {
+		t.Fatalf("cap %d", cap(b))
+	}
+}
