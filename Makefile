@@ -43,7 +43,7 @@ compat:
 
 ## bench: every figure of the scale engine (issue 5): the Go benchmarks (bench-go), then
 ## upstream istiod's PushContext builds and the side-by-side load runs (bench-istiod).
-## About 30 minutes on 2 cores; needs the oracle built (../shared/oracle/README.md).
+## About 45 minutes on 2 cores; needs the oracle built (../shared/oracle/README.md).
 bench: bench-go bench-istiod
 
 ## bench-go: PushContext build, SidecarScopes, re-indexing after one edit, per-proxy
@@ -73,7 +73,8 @@ load: build
 ## ServiceEntries, 2k VirtualServices, 2k DestinationRules, 500 EnvoyFilters, 1k Sidecars):
 ## istiod's PushContext build times (tools/istiodbench: lazy Sidecar scopes as istiod's
 ## default, then eager) - compare with `make bench` - and the load harness against both
-## servers with ISTIOD_CLIENTS simulated Envoys (vs, dr and se-eds changes), printing a
+## servers with ISTIOD_CLIENTS simulated Envoys (vs, dr and se-eds changes) over Delta
+## (Istio's default since 1.22) and State of the World streams, printing a
 ## Sextant/istiod ratio table. Needs the oracle built (../shared/oracle/README.md); the
 ## istiodbench build reuses its module and build caches. ISTIOD_FLAGS adjust adsload.
 ORACLE         ?= $(HOME)/.cache/sextant-oracle/oracle
@@ -86,7 +87,7 @@ bench-istiod: build
 	$(GO) run ./tools/meshgen -out $(BENCH_MESH) $(MESH_FLAGS)
 	ib=$$(GO=$(GO) tools/istiodbench/build.sh) && $$ib -case $(BENCH_MESH) -n 3 && $$ib -case $(BENCH_MESH) -n 3 -eager-sidecars
 	$(GO) run ./tests/bench/load/adsload -servers sextant,istiod -sextant $(BIN)/pilot-discovery -oracle $(ORACLE) \
-		$(MESH_FLAGS) -clients $(ISTIOD_CLIENTS) -modes sotw -debounce 1ms -iterations 3 \
+		$(MESH_FLAGS) -clients $(ISTIOD_CLIENTS) -modes delta,sotw -debounce 1ms -iterations 3 \
 		-json bench-istiod.json $(ISTIOD_FLAGS)
 
 clean:

@@ -14,8 +14,8 @@ import (
 // A connection's outbound clusters are built from its last ones: the clusters of a
 // service are kept when nothing they were built from changed, and built again (from the
 // Cache, which shares them between proxies) otherwise. A DestinationRule edit then costs
-// each proxy it reaches the clusters of the rule's hosts, not a pass over the ~1,000
-// service ports it imports, which reads each service's rule, service accounts and mTLS
+// each proxy it reaches the clusters of the rule's hosts, not a pass over the thousands
+// of service ports it imports, which reads each one's rule, service accounts and mTLS
 // mode and locks the shared cache for each.
 //
 // It is exact. Cached outbound clusters are a function of the service, its
@@ -36,7 +36,7 @@ type outboundKey struct{ cache *Cache }
 
 // lastOutbound is what a connection's last outbound clusters were built from, and the
 // clusters of each port of each service of its scope. It holds a pointer per port (the
-// clusters are the Cache's), a few KB per connection.
+// clusters are the Cache's): ~19 KB for a sidecar importing 1,000 two-port services.
 type lastOutbound struct {
 	patcher   *envoyfilter.ClusterPatcher
 	mesh      *meshv1alpha1.MeshConfig
