@@ -411,11 +411,17 @@ func SameScopeDestinationRules(a, b *SidecarScope) bool {
 	}
 	for h, r := range a.destinationRules {
 		o, ok := b.destinationRules[h]
-		if !ok || (r == nil) != (o == nil) || (r != nil && r.Rule != o.Rule) {
+		if !ok || !sameEffectiveRule(r, o) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameEffectiveRule reports whether two consolidated rules (either nil) apply the same
+// effective rule.
+func sameEffectiveRule(r, o *ConsolidatedDestinationRule) bool {
+	return (r == nil) == (o == nil) && (r == nil || r.Rule == o.Rule)
 }
 
 // ChangedDestinationRuleHosts returns the hostnames whose DestinationRule (by
@@ -426,11 +432,8 @@ func ChangedDestinationRuleHosts(a, b *SidecarScope) map[host.Name]bool {
 	if reflect.ValueOf(a.destinationRules).UnsafePointer() == reflect.ValueOf(b.destinationRules).UnsafePointer() {
 		return out
 	}
-	differs := func(r, o *ConsolidatedDestinationRule) bool {
-		return (r == nil) != (o == nil) || (r != nil && r.Rule != o.Rule)
-	}
 	for h, r := range a.destinationRules {
-		if differs(r, b.destinationRules[h]) {
+		if !sameEffectiveRule(r, b.destinationRules[h]) {
 			out[h] = true
 		}
 	}

@@ -147,10 +147,8 @@ func appendControlPlane(b []byte, num protowire.Number, id string) []byte {
 	return appendString(b, controlPlaneIdentifier, id)
 }
 
-// buffer returns a pooled buffer for a message of n bytes, and the message, which gRPC
-// returns to the pool once written.
-func buffer(n int) []byte { return protoconv.Buffer(n) }
-
+// message wraps a marshalled message in a protoconv.Buffer for gRPC, which returns it to
+// the pool once written.
 func message(b []byte) mem.BufferSlice { return mem.BufferSlice{mem.NewBuffer(&b, recycler{})} }
 
 func (m *sotwWire) marshal() mem.BufferSlice {
@@ -161,7 +159,7 @@ func (m *sotwWire) marshal() mem.BufferSlice {
 	for _, e := range m.resources {
 		n += sizeBytes(sotwResources, anySize(e))
 	}
-	b := buffer(n)
+	b := protoconv.Buffer(n)
 	b = appendString(b, sotwVersionInfo, m.versionInfo)
 	for _, e := range m.resources {
 		b = appendAny(b, sotwResources, e)
@@ -185,7 +183,7 @@ func (m *deltaWire) marshal() mem.BufferSlice {
 	for _, name := range m.removed {
 		n += sizeBytes(deltaRemoved, len(name))
 	}
-	b := buffer(n)
+	b := protoconv.Buffer(n)
 	b = appendString(b, deltaSystemVersionInfo, m.systemVersionInfo)
 	for i, e := range m.resources {
 		b = appendHeader(b, deltaResources, deltaResourceSize(e, versions[i]))
