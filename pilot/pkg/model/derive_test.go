@@ -59,7 +59,7 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 			prevOut, prevProxy := renderProxy(t, pc, l.Spec)
 			removed := map[config.Key]*config.Config{}
 			// One cluster cache lives through the whole sequence, as in the server.
-			cache, routes := cluster.NewCache(), route.NewCache()
+			cache, routes, endpoints := cluster.NewCache(), route.NewCache(), endpoint.NewCache()
 			// As on a connection: route and cluster builds start from the last ones when
 			// they can.
 			memo := model.NewMemo()
@@ -113,6 +113,9 @@ func TestDeriveEqualsFullBuild(t *testing.T) {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				if err := cachedRoutesDiffer(routes, pc, p, memo); err != nil {
+					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
+				}
+				if err := cachedEndpointsDiffer(endpoints, pc, p); err != nil {
 					t.Fatalf("step %d (%s %s): %v", step, what, key, err)
 				}
 				prevOut, prevProxy = got, p
@@ -291,6 +294,24 @@ func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Prox
 	q.Memo = memo
 	if err := golden.SameEncodings(cache.Build(pc, &q, names), route.BuildRoutes(pc, p, names)); err != nil {
 		return fmt.Errorf("route cache: %w", err)
+	}
+	return nil
+}
+
+// cachedEndpointsDiffer compares the proxy's load assignments drawn from the cache with
+// the ones built afresh, encoding by encoding, for every EDS cluster it has.
+func cachedEndpointsDiffer(cache *endpoint.Cache, pc *model.PushContext, p *model.Proxy) error {
+	names := generate.EDSClusterNames(cluster.BuildClusters(pc, p))
+	got, want := cache.Build(pc, p, names), endpoint.BuildEndpoints(pc, p, names)
+	if len(got) != len(want) {
+		return fmt.Errorf("endpoint cache: %d assignments, a fresh build has %d", len(got), len(want))
+	}
+	for i, w := range want {
+		wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(w)
+		gb, err := got[i].Encoding()
+		if err != nil || !bytes.Equal(gb, wb) || got[i].Name != w.GetClusterName() {
+			return fmt.Errorf("endpoint cache: %s differs from a fresh build (%v)", w.GetClusterName(), err)
+		}
 	}
 	return nil
 }

@@ -167,6 +167,13 @@ func (pc *PushContext) Endpoints(svc *Service, port int) []*Endpoint {
 	return out
 }
 
+// ServiceEndpoints returns every endpoint of svc's hostname and namespace, all ports, as
+// the endpoint index holds them: shared, never altered, and replaced (a new slice) when
+// they change, so that a cache can tell by the slice whether they did.
+func (pc *PushContext) ServiceEndpoints(svc *Service) []*Endpoint {
+	return pc.endpoints.byService[serviceKey{svc.Hostname, svc.Namespace}]
+}
+
 // ServiceAccounts returns the sorted, distinct SPIFFE identities that back svc: those
 // declared on it and those of its endpoints. Cluster SAN matching uses them.
 // The result is shared: callers must not alter it.

@@ -60,20 +60,9 @@ func resolveTarget(pc *model.PushContext, p *model.Proxy, name string) (t *targe
 }
 
 func buildLoadAssignment(pc *model.PushContext, p *model.Proxy, name string) *endpointv3.ClusterLoadAssignment {
-	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	t, ok := resolveTarget(pc, p, name)
 	if !ok {
-		return cla
+		return &endpointv3.ClusterLoadAssignment{ClusterName: name}
 	}
-	groups := groupByLocality(t.lbEndpoints(pc))
-	if len(groups) == 0 {
-		return cla
-	}
-	if t.key.dnsSRV {
-		// The DNS SRV clusters of AUTO_PASSTHROUGH gateways pass TLS through unseen, so
-		// only endpoints known to require Istio mTLS may be reached through them.
-		keepMTLSOnly(groups)
-	}
-	cla.Endpoints = applyLocalityLB(pc, p, t, groups)
-	return cla
+	return assign(pc, p, t, name)
 }

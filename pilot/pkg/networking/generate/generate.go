@@ -41,7 +41,7 @@ func ForProxy(pc *model.PushContext, p *model.Proxy, grpcTargets []string) *Outp
 		Listeners: listener.BuildListeners(pc, p),
 	}
 	out.Routes = route.BuildRoutes(pc, p, RouteNames(out.Listeners))
-	out.Endpoints = endpoint.BuildEndpoints(pc, p, edsClusterNames(out.Clusters))
+	out.Endpoints = endpoint.BuildEndpoints(pc, p, EDSClusterNames(out.Clusters))
 	return out
 }
 
@@ -49,7 +49,7 @@ func forGRPC(pc *model.PushContext, p *model.Proxy, targets []string) *Output {
 	out := &Output{Listeners: grpcgen.BuildListeners(pc, p, targets)}
 	out.Routes = grpcgen.BuildRoutes(pc, p, RouteNames(out.Listeners))
 	out.Clusters = grpcgen.BuildClusters(pc, p, routeClusterNames(out.Routes))
-	out.Endpoints = endpoint.BuildEndpoints(pc, p, edsClusterNames(out.Clusters))
+	out.Endpoints = endpoint.BuildEndpoints(pc, p, EDSClusterNames(out.Clusters))
 	return out
 }
 
@@ -101,7 +101,9 @@ func routeClusterNames(rs []*routev3.RouteConfiguration) []string {
 	return sortedKeys(set)
 }
 
-func edsClusterNames(cs []*clusterv3.Cluster) []string {
+// EDSClusterNames returns the names Envoy subscribes to over EDS for clusters cs: each
+// EDS cluster's service name, else its name.
+func EDSClusterNames(cs []*clusterv3.Cluster) []string {
 	var out []string
 	for _, c := range cs {
 		if c.GetType() == clusterv3.Cluster_EDS {

@@ -14,10 +14,10 @@ import (
 
 // Generators returns the ADS server's generators for clusters, listeners, routes and
 // endpoints, choosing the Envoy or the proxyless gRPC flavour by proxy. Envoy outbound
-// clusters and virtual host routes are shared between proxies through one cluster.Cache
-// and one route.Cache.
+// clusters and virtual host routes, and load assignments, are shared between proxies
+// through one cluster.Cache, route.Cache and endpoint.Cache.
 func Generators() map[string]xds.Generator {
-	cache, routeCache := cluster.NewCache(), route.NewCache()
+	cache, routeCache, endpoints := cluster.NewCache(), route.NewCache(), endpoint.NewCache()
 	return map[string]xds.Generator{
 		xds.ClusterType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
 			if p.IsProxylessGRPC() {
@@ -32,7 +32,9 @@ func Generators() map[string]xds.Generator {
 			}
 			return routeCache.Build(pc, p, names), nil
 		}),
-		xds.EndpointType: xds.GeneratorFunc(endpoints),
+		xds.EndpointType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+			return endpoints.Build(pc, p, names), nil
+		}),
 	}
 }
 
@@ -41,14 +43,6 @@ func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.P
 		return named(grpcgen.BuildListeners(pc, p, names)), nil
 	}
 	return filter(named(listener.BuildListeners(pc, p)), names), nil
-}
-
-func endpoints(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
-	out := make([]xds.Resource, 0, len(names))
-	for _, e := range endpoint.BuildEndpoints(pc, p, names) {
-		out = append(out, xds.Resource{Name: e.GetClusterName(), Message: e})
-	}
-	return out, nil
 }
 
 type namedMessage interface {
