@@ -43,7 +43,7 @@ compat:
 
 ## bench: every figure of the scale engine (issue 5): the Go benchmarks (bench-go), then
 ## upstream istiod's PushContext builds and the side-by-side load runs (bench-istiod).
-## About 45 minutes on 2 cores; needs the oracle built (../shared/oracle/README.md).
+## About 15-30 minutes on 2 cores; needs the oracle built (../shared/oracle/README.md).
 bench: bench-go bench-istiod
 
 ## bench-go: PushContext build, SidecarScopes, re-indexing after one edit, per-proxy
