@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
@@ -36,4 +37,20 @@ func SameEncodings[T NamedMessage](got []protoconv.Resource, want []T) error {
 		}
 	}
 	return nil
+}
+
+// namedAssignment names a load assignment by its cluster, for SameEncodings.
+type namedAssignment struct {
+	*endpointv3.ClusterLoadAssignment
+}
+
+func (a namedAssignment) GetName() string { return a.GetClusterName() }
+
+// SameAssignments is SameEncodings for load assignments, which are named by cluster.
+func SameAssignments(got []protoconv.Resource, want []*endpointv3.ClusterLoadAssignment) error {
+	named := make([]namedAssignment, len(want))
+	for i, w := range want {
+		named[i] = namedAssignment{w}
+	}
+	return SameEncodings(got, named)
 }

@@ -302,16 +302,8 @@ func cachedRoutesDiffer(cache *route.Cache, pc *model.PushContext, p *model.Prox
 // the ones built afresh, encoding by encoding, for every EDS cluster it has.
 func cachedEndpointsDiffer(cache *endpoint.Cache, pc *model.PushContext, p *model.Proxy) error {
 	names := generate.EDSClusterNames(cluster.BuildClusters(pc, p))
-	got, want := cache.Build(pc, p, names), endpoint.BuildEndpoints(pc, p, names)
-	if len(got) != len(want) {
-		return fmt.Errorf("endpoint cache: %d assignments, a fresh build has %d", len(got), len(want))
-	}
-	for i, w := range want {
-		wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(w)
-		gb, err := got[i].Encoding()
-		if err != nil || !bytes.Equal(gb, wb) || got[i].Name != w.GetClusterName() {
-			return fmt.Errorf("endpoint cache: %s differs from a fresh build (%v)", w.GetClusterName(), err)
-		}
+	if err := golden.SameAssignments(cache.Build(pc, p, names), endpoint.BuildEndpoints(pc, p, names)); err != nil {
+		return fmt.Errorf("endpoint cache: %w", err)
 	}
 	return nil
 }

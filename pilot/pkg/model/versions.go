@@ -62,11 +62,14 @@ func (c EndpointChanges) Touches(svc *Service) bool {
 // when pc cannot tell (v is too old or not an ancestor of pc's index).
 func (pc *PushContext) EndpointChangesSince(v uint64) (EndpointChanges, bool) {
 	ei := pc.endpoints
-	out := EndpointChanges{}
+	var out EndpointChanges // nil (touches nothing) until a change is found
 	at := ei.version
 	for i := len(ei.log) - 1; at != v; i-- {
 		if i < 0 || ei.log[i].to != at {
 			return nil, false
+		}
+		if out == nil {
+			out = EndpointChanges{}
 		}
 		for _, k := range ei.log[i].keys {
 			out[k] = struct{}{}

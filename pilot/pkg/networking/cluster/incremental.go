@@ -65,7 +65,7 @@ func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher) fun
 	if !ok {
 		return nil
 	}
-	rules := map[host.Name]bool{}
+	var rules map[host.Name]bool // nil: the same scope, the same rules
 	if last.scope != b.proxy.SidecarScope {
 		rules = model.ChangedDestinationRuleHosts(last.scope, b.proxy.SidecarScope)
 	}
