@@ -12,18 +12,22 @@ import (
 )
 
 // Responses go to gRPC as wire messages (sotwWire, deltaWire) that the codec writes
-// directly: each resource's encoding, as the generator or a cache holds it, is copied once
-// after the few bytes of framing it needs, into a buffer of the exact size taken from
-// protoconv's pool and returned to it once gRPC has written it. grpc-go's proto codec
-// would walk the response by reflection and marshal it into a buffer larger than its
-// pool's largest size class (2 MB for a sidecar's clusters): 2 MB of garbage per proxy per
-// push. Referencing the encodings instead of copying them costs more: an allocation per
-// resource for its gRPC buffer, and the transport copies them into frames anyway.
+// directly. Resources that caches share across proxies (protoconv.Shared: clusters and
+// load assignments) carry their encoding already framed as a response's resource field;
+// the codec hands those to gRPC by reference, between segments of one buffer holding the
+// rest of the response: its fields, the framing of the other resources and their
+// encodings, copied once. grpc-go's transport copies every piece into HTTP/2 frames, so a
+// sidecar's 2 MB of shared clusters cost one copy instead of two, and no 2 MB buffer per
+// push. grpc-go's own proto codec would walk the response by reflection and marshal it
+// into a buffer larger than its pool's largest size class: 2 MB of garbage per proxy per
+// push.
 //
 // The codec replaces grpc-go's "proto" codec for the whole process (gRPC lets a codec
 // registered at init override one of the same name) and hands every other message to the
 // one it replaces, so clients and other services in the process see no difference. The
-// codec returns pooled resource encodings (protoconv.Buffer) to their pool once copied.
+// codec returns pooled resource encodings (protoconv.Buffer) to their pool once copied,
+// and a response's buffer once gRPC has written it, when nothing shared is referenced
+// from it (gRPC frees the pieces one by one).
 
 func init() { encoding.RegisterCodecV2(codec{base: encoding.GetCodecV2(gproto.Name)}) }
 
@@ -60,7 +64,7 @@ type deltaWire struct {
 // Field numbers, from envoy/service/discovery/v3/discovery.proto and google/protobuf/any.proto.
 const (
 	sotwVersionInfo  = 1
-	sotwResources    = 2
+	sotwResources    = protoconv.ResourceField
 	sotwTypeURL      = 4
 	sotwNonce        = 5
 	sotwControlPlane = 6
@@ -73,7 +77,7 @@ const (
 	deltaControlPlane      = 7
 
 	resourceVersion  = 1
-	resourceResource = 2
+	resourceResource = protoconv.ResourceField
 	resourceName     = 3
 
 	anyTypeURL = 1
@@ -151,6 +155,60 @@ func appendControlPlane(b []byte, num protowire.Number, id string) []byte {
 // the pool once written.
 func message(b []byte) mem.BufferSlice { return mem.BufferSlice{mem.NewBuffer(&b, recycler{})} }
 
+// wireWriter writes a response as gRPC buffers: its own bytes in b, sized exactly, and
+// shared resources' wire encodings as references between segments of b.
+type wireWriter struct {
+	b     []byte
+	start int // where the segment of b not yet in out begins
+	out   mem.BufferSlice
+}
+
+// size is the size of b for a response of n bytes whose resources are es: the bytes of
+// the wire encodings are not in it.
+func (w *wireWriter) size(n int, es []encoded) {
+	shared := 0
+	for _, e := range es {
+		if e.wire != nil {
+			n -= e.wire.Len()
+			shared++
+		}
+	}
+	w.b = protoconv.Buffer(n)
+	if shared > 0 {
+		w.out = make(mem.BufferSlice, 0, 2*shared+1)
+	}
+}
+
+// resource appends a resource as field num (protoconv.ResourceField): its wire encoding by
+// reference, or its Any copied into b.
+func (w *wireWriter) resource(num protowire.Number, e encoded) {
+	if e.wire == nil {
+		w.b = appendAny(w.b, num, e)
+		return
+	}
+	w.cut()
+	w.out = append(w.out, e.wire)
+}
+
+// cut ends the current segment of b.
+func (w *wireWriter) cut() {
+	if len(w.b) > w.start {
+		w.out = append(w.out, mem.SliceBuffer(w.b[w.start:len(w.b):len(w.b)]))
+		w.start = len(w.b)
+	}
+}
+
+// done returns the response. Without shared pieces it is one buffer, returned to the pool
+// once written; with them, b is left to the collector, as gRPC frees the segments
+// separately.
+func (w *wireWriter) done() mem.BufferSlice {
+	if w.out == nil {
+		return message(w.b)
+	}
+	w.cut()
+	return w.out
+}
+
 func (m *sotwWire) marshal() mem.BufferSlice {
 	n := sizeString(sotwVersionInfo, m.versionInfo) + sizeString(sotwTypeURL, m.typeURL) + sizeString(sotwNonce, m.nonce)
 	if m.controlPlane != "" {
@@ -159,15 +217,16 @@ func (m *sotwWire) marshal() mem.BufferSlice {
 	for _, e := range m.resources {
 		n += sizeBytes(sotwResources, anySize(e))
 	}
-	b := protoconv.Buffer(n)
-	b = appendString(b, sotwVersionInfo, m.versionInfo)
+	var w wireWriter
+	w.size(n, m.resources)
+	w.b = appendString(w.b, sotwVersionInfo, m.versionInfo)
 	for _, e := range m.resources {
-		b = appendAny(b, sotwResources, e)
+		w.resource(sotwResources, e)
 	}
-	b = appendString(b, sotwTypeURL, m.typeURL)
-	b = appendString(b, sotwNonce, m.nonce)
-	b = appendControlPlane(b, sotwControlPlane, m.controlPlane)
-	return message(b)
+	w.b = appendString(w.b, sotwTypeURL, m.typeURL)
+	w.b = appendString(w.b, sotwNonce, m.nonce)
+	w.b = appendControlPlane(w.b, sotwControlPlane, m.controlPlane)
+	return w.done()
 }
 
 func (m *deltaWire) marshal() mem.BufferSlice {
@@ -183,22 +242,23 @@ func (m *deltaWire) marshal() mem.BufferSlice {
 	for _, name := range m.removed {
 		n += sizeBytes(deltaRemoved, len(name))
 	}
-	b := protoconv.Buffer(n)
-	b = appendString(b, deltaSystemVersionInfo, m.systemVersionInfo)
+	var w wireWriter
+	w.size(n, m.resources)
+	w.b = appendString(w.b, deltaSystemVersionInfo, m.systemVersionInfo)
 	for i, e := range m.resources {
-		b = appendHeader(b, deltaResources, deltaResourceSize(e, versions[i]))
-		b = appendString(b, resourceVersion, versions[i])
-		b = appendAny(b, resourceResource, e)
-		b = appendString(b, resourceName, e.name)
+		w.b = appendHeader(w.b, deltaResources, deltaResourceSize(e, versions[i]))
+		w.b = appendString(w.b, resourceVersion, versions[i])
+		w.resource(resourceResource, e)
+		w.b = appendString(w.b, resourceName, e.name)
 	}
-	b = appendString(b, deltaTypeURL, m.typeURL)
-	b = appendString(b, deltaNonce, m.nonce)
+	w.b = appendString(w.b, deltaTypeURL, m.typeURL)
+	w.b = appendString(w.b, deltaNonce, m.nonce)
 	for _, name := range m.removed {
-		b = protowire.AppendTag(b, deltaRemoved, protowire.BytesType)
-		b = protowire.AppendString(b, name)
+		w.b = protowire.AppendTag(w.b, deltaRemoved, protowire.BytesType)
+		w.b = protowire.AppendString(w.b, name)
 	}
-	b = appendControlPlane(b, deltaControlPlane, m.controlPlane)
-	return message(b)
+	w.b = appendControlPlane(w.b, deltaControlPlane, m.controlPlane)
+	return w.done()
 }
 
 // recycler returns pooled resource encodings to protoconv's pool once gRPC has written

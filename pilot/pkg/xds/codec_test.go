@@ -2,14 +2,18 @@ package xds
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/encoding"
 	gproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -17,7 +21,8 @@ import (
 )
 
 // wireResources are resources of several sizes (varint lengths of one to three bytes),
-// empty, and pooled (returned to the pool by the codec).
+// empty, pooled (returned to the pool by the codec) and shared (protoconv.Shared: sent by
+// reference), shared ones first, last and next to each other.
 func wireResources() []encoded {
 	value := func(n int, pooled bool) []byte {
 		b := []byte(strings.Repeat("x", n))
@@ -28,9 +33,21 @@ func wireResources() []encoded {
 	}
 	var out []encoded
 	for i, r := range []struct {
-		n      int
-		pooled bool
-	}{{0, false}, {10, false}, {511, true}, {512, false}, {5000, false}, {70000, true}, {300, false}} {
+		n              int
+		pooled, shared bool
+	}{
+		{10, false, true}, {0, false, false}, {10, false, false}, {511, true, false}, {0, false, true}, {512, false, false},
+		{200, false, true}, {5000, false, true}, {5000, false, false}, {70000, true, false}, {300, false, false}, {130, false, true},
+	} {
+		if r.shared {
+			cl := &clusterv3.Cluster{}
+			if r.n > 0 {
+				cl.Name = strings.Repeat("c", r.n)
+			}
+			res := protoconv.Shared("r"+strconv.Itoa(i), cl)
+			out = append(out, encoded{name: res.Name, any: res.Any, hash: res.Hash, wire: res.Wire})
+			continue
+		}
 		v := value(r.n, r.pooled)
 		out = append(out, encoded{
 			name: "r" + strconv.Itoa(i), any: &anypb.Any{TypeUrl: ClusterType, Value: v},
@@ -93,6 +110,14 @@ func TestCodecMatchesProtoMarshal(t *testing.T) {
 			data, err := c.Marshal(tc.wire)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Shared resources are referenced, not copied.
+			for _, e := range es {
+				if e.wire != nil && !slices.ContainsFunc(data, func(b mem.Buffer) bool {
+					return unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.wire.ReadOnlyData())
+				}) {
+					t.Errorf("%s: the shared encoding of %s was copied", tc.name, e.name)
+				}
 			}
 			got := data.Materialize()
 			data.Free()

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -72,6 +73,8 @@ type encoded struct {
 	hash uint64
 	// pooled: any.Value may be recycled once sent (protoconv.Resource.Pooled).
 	pooled bool
+	// wire: the resource field ready to send, any.Value included (protoconv.Shared).
+	wire mem.Buffer
 }
 
 // recycle returns the pooled encodings to their pool: es must not be used afterwards.
@@ -93,13 +96,17 @@ func encode(rs []Resource) ([]encoded, error) {
 			if err != nil {
 				return nil, err
 			}
-			a = &anypb.Any{TypeUrl: "type.googleapis.com/" + string(r.Message.ProtoReflect().Descriptor().FullName()), Value: b}
+			a = &anypb.Any{TypeUrl: protoconv.TypeURL(r.Message), Value: b}
 		}
 		sum := r.Hash
 		if sum == 0 || r.Any == nil {
 			sum = protoconv.Hash(a.Value)
 		}
-		out = append(out, encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil})
+		e := encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil}
+		if r.Any != nil {
+			e.wire = r.Wire
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }

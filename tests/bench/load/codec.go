@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // clientCodec is the simulated clients' gRPC codec. It decodes discovery responses the way
@@ -29,12 +31,53 @@ func (clientCodec) Marshal(v any) (mem.BufferSlice, error) { return standardCode
 
 func (clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
+	case *sotwResponse:
+		m.release()
+		m.buf = materialize(data)
+		return decodeSotW(m.buf, &m.DiscoveryResponse)
+	case *deltaResponse:
+		m.release()
+		m.buf = materialize(data)
+		return decodeDelta(m.buf, &m.DeltaDiscoveryResponse)
 	case *discoveryv3.DiscoveryResponse:
 		return decodeSotW(data.Materialize(), m)
 	case *discoveryv3.DeltaDiscoveryResponse:
 		return decodeDelta(data.Materialize(), m)
 	}
 	return standardCodec.Unmarshal(data, v)
+}
+
+// sotwResponse and deltaResponse are responses whose resources alias a pooled copy of the
+// received bytes, for a client that reads one response at a time: release returns the
+// copy to the pool once the client has read the response (a stream receiving into the
+// same value releases the previous one first). grpc-go hands a message over in its
+// HTTP/2 frames' buffers; a fresh contiguous copy of each 2 MB response made the driver's
+// collector work as hard as the server under test.
+type sotwResponse struct {
+	discoveryv3.DiscoveryResponse
+	buf []byte
+}
+
+type deltaResponse struct {
+	discoveryv3.DeltaDiscoveryResponse
+	buf []byte
+}
+
+func (r *sotwResponse) release()  { recycle(&r.buf) }
+func (r *deltaResponse) release() { recycle(&r.buf) }
+
+// materialize copies data into one pooled buffer.
+func materialize(data mem.BufferSlice) []byte {
+	b := protoconv.Buffer(data.Len())[:data.Len()]
+	data.CopyTo(b)
+	return b
+}
+
+func recycle(b *[]byte) {
+	if *b != nil {
+		protoconv.Recycle(*b)
+		*b = nil
+	}
 }
 
 // field is one field of an encoded message: its number and, for length-delimited fields,

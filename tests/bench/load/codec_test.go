@@ -66,4 +66,30 @@ func TestClientCodecDecodesResponses(t *testing.T) {
 			t.Errorf("%T: a truncated message decoded", tc.in)
 		}
 	}
+	// Into the pooled wrappers, from several buffers, twice into the same value.
+	b1, b2 := mustMarshal(t, sotw), mustMarshal(t, delta)
+	var s sotwResponse
+	var d deltaResponse
+	for range 2 {
+		if err := (clientCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b1[:7]), mem.SliceBuffer(b1[7:])}, &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := (clientCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b2[:9]), mem.SliceBuffer(b2[9:])}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.buf) != len(b1) || len(d.buf) != len(b2) {
+			t.Errorf("buffers of %d and %d bytes for %d and %d", len(s.buf), len(d.buf), len(b1), len(b2))
+		}
+		if got := s.GetResources()[1]; !proto.Equal(got, sotw.GetResources()[1]) || s.GetNonce() != "n3" {
+			t.Errorf("sotw response decoded as %v", &s.DiscoveryResponse)
+		}
+		if got := d.GetResources()[1]; got.GetName() != "b" || !proto.Equal(got.GetResource(), delta.GetResources()[1].GetResource()) {
+			t.Errorf("delta response decoded as %v", &d.DeltaDiscoveryResponse)
+		}
+	}
+	s.release()
+	d.release()
+	if s.buf != nil || d.buf != nil {
+		t.Error("release kept the buffers")
+	}
 }

@@ -5,7 +5,6 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 )
 
 // deltaType is the client's state of one type on a Delta stream.
@@ -34,9 +33,12 @@ func (c *Client) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 	if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: ClusterType}); err != nil {
 		return err
 	}
+	var resp deltaResponse
+	defer resp.release()
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		// Nothing of the last response is held past here: its names and versions were
+		// copied out.
+		if err := st.RecvMsg(&resp); err != nil {
 			return err
 		}
 		typeURL := resp.GetTypeUrl()
@@ -56,7 +58,7 @@ func (c *Client) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 			delete(s.versions, n)
 			delete(s.deps, n)
 		}
-		matched := c.received(typeURL, proto.Size(resp), rs, len(s.versions))
+		matched := c.received(typeURL, len(resp.buf), rs, len(s.versions))
 		if i := typeIndex(typeURL); i >= 0 {
 			subs.got[i] = true
 		}

@@ -2,10 +2,11 @@ package load
 
 import (
 	"context"
+	"slices"
+	"unsafe"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 )
 
 // sotwType is the client's state of one type on a State of the World stream.
@@ -39,16 +40,19 @@ func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
 	if err := request(ClusterType); err != nil {
 		return err
 	}
+	var resp sotwResponse
+	defer resp.release()
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		// Nothing of the last response is held past here: its names and versions were
+		// copied out.
+		if err := st.RecvMsg(&resp); err != nil {
 			return err
 		}
 		rs := make([]resource, len(resp.GetResources()))
 		for i, a := range resp.GetResources() {
 			rs[i] = resource{value: a.GetValue()}
 		}
-		matched := c.received(resp.GetTypeUrl(), proto.Size(resp), rs, len(rs))
+		matched := c.received(resp.GetTypeUrl(), len(resp.buf), rs, len(rs))
 		s := state[resp.GetTypeUrl()]
 		if s == nil {
 			continue // not subscribed; Envoy ignores it too
@@ -65,7 +69,7 @@ func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
 		c.acked(matched)
 		switch resp.GetTypeUrl() {
 		case ClusterType:
-			if err := c.follow(state, EndpointType, clusterEDSNames(rs), request); err != nil {
+			if err := c.follow(state, EndpointType, clusterEDSNames(rs, stateNames(state, EndpointType)), request); err != nil {
 				return err
 			}
 			if len(stateNames(state, EndpointType)) == 0 && !subs.ldsRequested {
@@ -122,7 +126,29 @@ func stateNames(state map[string]*sotwType, typeURL string) []string {
 	return nil
 }
 
-func clusterEDSNames(rs []resource) []string {
+// clusterEDSNames returns the sorted EDS names of a CDS response's clusters: prev itself
+// when they are prev's names, as after most pushes (clusters changed, not which ones), found
+// without copying a name.
+func clusterEDSNames(rs []resource, prev []string) []string {
+	seen, found := make([]bool, len(prev)), 0
+	for _, r := range rs {
+		b := edsNameBytes(r.value)
+		if len(b) == 0 {
+			continue
+		}
+		i, ok := slices.BinarySearch(prev, unsafe.String(unsafe.SliceData(b), len(b)))
+		if !ok {
+			found = -1
+			break
+		}
+		if !seen[i] {
+			seen[i] = true
+			found++
+		}
+	}
+	if found == len(prev) {
+		return prev
+	}
 	set := make(map[string]struct{}, len(rs))
 	for _, r := range rs {
 		set[edsName(r.value)] = struct{}{}

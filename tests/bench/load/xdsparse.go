@@ -14,11 +14,11 @@ const hcmType = "type.googleapis.com/envoy.extensions.filters.network.http_conne
 // resourceName reads field 1 of a serialized resource: the name of a Cluster, Listener,
 // RouteConfiguration and ClusterLoadAssignment alike. Decoding thousands of clusters per
 // response per proxy would cost the driver more CPU than the server under test spends.
-func resourceName(b []byte) string { return stringField(b, 1) }
+func resourceName(b []byte) string { return string(bytesField(b, 1)) }
 
 // scanCluster reads a serialized Cluster's name, whether it is an EDS cluster, and its
-// eds_cluster_config.service_name, without decoding the rest.
-func scanCluster(b []byte) (name string, eds bool, serviceName string) {
+// eds_cluster_config.service_name, without decoding or copying the rest.
+func scanCluster(b []byte) (name []byte, eds bool, serviceName []byte) {
 	const (
 		fieldName      = 1
 		fieldType      = 2 // cluster_discovery_type.type
@@ -38,7 +38,7 @@ func scanCluster(b []byte) (name string, eds bool, serviceName string) {
 			if n < 0 {
 				return
 			}
-			name, b = string(v), b[n:]
+			name, b = v, b[n:]
 			continue
 		case num == fieldType && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
@@ -52,7 +52,7 @@ func scanCluster(b []byte) (name string, eds bool, serviceName string) {
 			if n < 0 {
 				return
 			}
-			serviceName, b = stringField(v, fieldService), b[n:]
+			serviceName, b = bytesField(v, fieldService), b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
@@ -64,34 +64,39 @@ func scanCluster(b []byte) (name string, eds bool, serviceName string) {
 	return
 }
 
-func stringField(b []byte, field protowire.Number) string {
+// bytesField returns the bytes of a length-delimited field of a serialized message, nil
+// when it has none.
+func bytesField(b []byte, field protowire.Number) []byte {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return ""
+			return nil
 		}
 		b = b[n:]
 		if num == field && typ == protowire.BytesType {
 			v, _ := protowire.ConsumeBytes(b)
-			return string(v)
+			return v
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return ""
+			return nil
 		}
 		b = b[n:]
 	}
-	return ""
+	return nil
 }
 
 // edsName is the name Envoy subscribes to for a serialized cluster ("" if not EDS): its
 // EDS service name, else its own name.
-func edsName(b []byte) string {
+func edsName(b []byte) string { return string(edsNameBytes(b)) }
+
+// edsNameBytes is edsName as a view into b.
+func edsNameBytes(b []byte) []byte {
 	name, eds, svc := scanCluster(b)
 	if !eds {
-		return ""
+		return nil
 	}
-	if svc != "" {
+	if len(svc) > 0 {
 		return svc
 	}
 	return name

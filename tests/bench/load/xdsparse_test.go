@@ -96,3 +96,39 @@ func TestPercentileNearestRank(t *testing.T) {
 		t.Errorf("p50 of nothing = %v", got)
 	}
 }
+
+// A CDS response's EDS names are the previous subscription itself when they are the same
+// set, and a new sorted set when a cluster joins, leaves or changes its EDS name.
+func TestClusterEDSNames(t *testing.T) {
+	ads := &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
+	eds := func(name, svc string) resource {
+		return resource{value: mustMarshal(t, &clusterv3.Cluster{
+			Name:                 name,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads, ServiceName: svc},
+		})}
+	}
+	static := resource{value: mustMarshal(t, &clusterv3.Cluster{Name: "BlackHoleCluster"})}
+	base := []resource{eds("c", "c"), static, eds("a", ""), eds("b", "b"), eds("b2", "b")}
+	prev := clusterEDSNames(base, nil)
+	if want := []string{"a", "b", "c"}; !cmp.Equal(prev, want) {
+		t.Fatalf("names = %v, want %v", prev, want)
+	}
+	if got := clusterEDSNames([]resource{eds("a", ""), eds("b", ""), static, eds("c", "")}, prev); &got[0] != &prev[0] {
+		t.Errorf("the same names (reordered) gave a new slice %v", got)
+	}
+	for _, tc := range []struct {
+		name string
+		rs   []resource
+		want []string
+	}{
+		{"one more", append(base[:len(base):len(base)], eds("d", "")), []string{"a", "b", "c", "d"}},
+		{"one fewer", []resource{eds("a", ""), eds("b", "b")}, []string{"a", "b"}},
+		{"renamed", []resource{eds("a", ""), eds("b", "b"), eds("c", "c2")}, []string{"a", "b", "c2"}},
+		{"none", []resource{static}, []string{}},
+	} {
+		if got := clusterEDSNames(tc.rs, prev); !cmp.Equal(got, tc.want) {
+			t.Errorf("%s: names = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

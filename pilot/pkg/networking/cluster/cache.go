@@ -241,11 +241,9 @@ func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 	return r, false
 }
 
-// encode returns c encoded deterministically, with the hash of the encoding.
-func encode(c *clusterv3.Cluster) Resource {
-	a := protoconv.MessageToAny(c)
-	return Resource{Name: c.GetName(), Any: a, Hash: protoconv.Hash(a.GetValue())}
-}
+// encode returns c encoded deterministically for many proxies, with the hash of the
+// encoding.
+func encode(c *clusterv3.Cluster) Resource { return protoconv.Shared(c.GetName(), c) }
 
 // decode returns a copy of an encoded cluster, for patching.
 func decode(r Resource) *clusterv3.Cluster {

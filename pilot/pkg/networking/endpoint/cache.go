@@ -72,10 +72,8 @@ func (c *Cache) assignment(pc *model.PushContext, p *model.Proxy, name string) p
 	if e != nil && e.svc == t.svc && e.rule == t.rule && sameSlice(e.eps, eps) && e.authn == authn && e.mesh == pc.Mesh {
 		return e.res
 	}
-	cla := assign(pc, p, t, name)
-	a := protoconv.MessageToAny(cla)
 	e = &entry{svc: t.svc, rule: t.rule, eps: eps, authn: authn, mesh: pc.Mesh,
-		res: protoconv.Resource{Name: name, Any: a, Hash: protoconv.Hash(a.GetValue())}}
+		res: protoconv.Shared(name, assign(pc, p, t, name))}
 	c.mu.Lock()
 	c.entries[name] = e
 	if len(c.entries) > 2*c.swept+1024 {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	udpav1 "github.com/cncf/xds/go/udpa/type/v1"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -22,7 +24,7 @@ func MessageToAny(m proto.Message) *anypb.Any {
 	if err != nil {
 		panic("protoconv: " + err.Error())
 	}
-	return &anypb.Any{TypeUrl: "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName()), Value: b}
+	return &anypb.Any{TypeUrl: TypeURL(m), Value: b}
 }
 
 // TypedStruct wraps a JSON-like value as udpa.type.v1.TypedStruct with the given type URL,
@@ -55,7 +57,62 @@ type Resource struct {
 	// Pooled says Any.Value came from Buffer and nothing else holds it: the server may
 	// Recycle it once the response carrying it is sent.
 	Pooled bool
+	// Wire, set by Shared, is the resource as a response carries it, Any.Value last.
+	Wire mem.Buffer
 }
+
+// Wire format of a resource in a response: field 2 of a DiscoveryResponse (resources) and
+// of a Delta Resource (resource) holds an Any, whose field 1 is the type URL and field 2
+// the encoded message (envoy/service/discovery/v3/discovery.proto, google/protobuf/any.proto).
+const (
+	ResourceField = 2
+	anyTypeURL    = 1
+	anyValue      = 2
+)
+
+// Shared encodes m once for many responses: a cached resource that proxies share. Beside
+// its Any it carries Wire, the same bytes framed as a response's resource field (the Any
+// is a view into it), which the ADS server hands to gRPC to write without copying: a
+// sidecar's 2 MB of clusters are then referenced by its response instead of copied into
+// it. The encoding must not be modified afterwards.
+func Shared(name string, m proto.Message) Resource {
+	url := TypeURL(m)
+	opts := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+	size := opts.Size(m)
+	anyLen := protowire.SizeTag(anyTypeURL) + protowire.SizeBytes(len(url))
+	if size > 0 {
+		anyLen += protowire.SizeTag(anyValue) + protowire.SizeBytes(size)
+	}
+	b := make([]byte, 0, protowire.SizeTag(ResourceField)+protowire.SizeBytes(anyLen))
+	b = protowire.AppendTag(b, ResourceField, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	b = protowire.AppendTag(b, anyTypeURL, protowire.BytesType)
+	b = protowire.AppendString(b, url)
+	if size > 0 {
+		b = protowire.AppendTag(b, anyValue, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(size))
+	}
+	start := len(b)
+	b, err := opts.MarshalAppend(b, m)
+	if err != nil {
+		panic("protoconv: " + err.Error())
+	}
+	value := b[start:len(b):len(b)]
+	return Resource{Name: name, Any: &anypb.Any{TypeUrl: url, Value: value}, Hash: Hash(value), Wire: mem.SliceBuffer(b)}
+}
+
+// TypeURL is the type URL of m's Any; one string per message type, shared by every Any
+// that carries one.
+func TypeURL(m proto.Message) string {
+	name := m.ProtoReflect().Descriptor().FullName()
+	if url, ok := typeURLs.Load(name); ok {
+		return url.(string)
+	}
+	url, _ := typeURLs.LoadOrStore(name, "type.googleapis.com/"+string(name))
+	return url.(string)
+}
+
+var typeURLs sync.Map // protoreflect.FullName -> string
 
 // Large encodings are written into buffers reused from pools, one per power-of-two size
 // class: a route configuration of hundreds of virtual hosts is rebuilt for every proxy a

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	udpav1 "github.com/cncf/xds/go/udpa/type/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMessageToAnyIsDeterministic(t *testing.T) {
@@ -40,5 +42,28 @@ func TestBufferClasses(t *testing.T) {
 	Recycle(make([]byte, 0, 3<<16))
 	if b := Buffer(1<<17 + 1); cap(b) < 1<<17+1 {
 		t.Fatalf("cap %d", cap(b))
+	}
+}
+
+// Shared's Any is MessageToAny's, and its wire bytes are that Any as field 2 of a
+// message: what proto.Marshal writes for a DiscoveryResponse-shaped wrapper of it.
+func TestShared(t *testing.T) {
+	for _, m := range []*udpav1.TypedStruct{{}, {TypeUrl: "x"}, {TypeUrl: string(bytes.Repeat([]byte("y"), 300))}} {
+		r := Shared("n", m)
+		want := MessageToAny(m)
+		if r.Name != "n" || r.Any.GetTypeUrl() != want.GetTypeUrl() || !bytes.Equal(r.Any.GetValue(), want.GetValue()) || r.Hash != Hash(want.GetValue()) {
+			t.Errorf("Shared(%v) = %v, want %v", m, r.Any, want)
+		}
+		anyBytes, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		field := protowire.AppendBytes(protowire.AppendTag(nil, ResourceField, protowire.BytesType), anyBytes)
+		if got := r.Wire.ReadOnlyData(); !bytes.Equal(got, field) {
+			t.Errorf("wire bytes %x, want %x", got, field)
+		}
+		if TypeURL(m) != want.GetTypeUrl() {
+			t.Errorf("TypeURL = %q", TypeURL(m))
+		}
 	}
 }

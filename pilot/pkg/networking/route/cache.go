@@ -167,7 +167,7 @@ func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilte
 			if b, err = splicePieces(shell, pieces); err == nil {
 				return Resource{
 					Name:   name,
-					Any:    &anypb.Any{TypeUrl: "type.googleapis.com/" + string(shell.ProtoReflect().Descriptor().FullName()), Value: b},
+					Any:    &anypb.Any{TypeUrl: protoconv.TypeURL(shell), Value: b},
 					Hash:   protoconv.Hash(b),
 					Pooled: true,
 				}
