@@ -7,21 +7,33 @@ import (
 )
 
 // podIndex indexes the stored Pods by name and by IP. The store keeps it up to date on
-// every write, so that a PushContext takes a copy of two maps instead of indexing every
-// pod again.
+// every write, so that a PushContext takes two maps instead of indexing every pod again.
+// The maps are copied on write: a PushContext holds them as they were (shared), and the
+// first write after copies them, so builds between pod changes copy nothing and each
+// change costs at most one copy per build, as a copy per build did.
 type podIndex struct {
 	byName map[podKey]*corev1.Pod
 	byIP   map[string]*corev1.Pod
 	// claims counts the pods claiming each IP. Running pods' IPs are unique; while two
 	// claim one (a pod replaced by another on the same IP), the newest wins.
 	claims map[string]int
+	// shared: a snapshot holds byName and byIP.
+	shared bool
 }
 
 func newPodIndex() podIndex {
 	return podIndex{byName: map[podKey]*corev1.Pod{}, byIP: map[string]*corev1.Pod{}, claims: map[string]int{}}
 }
 
+// own copies the maps a snapshot holds before they are written.
+func (pi *podIndex) own() {
+	if pi.shared {
+		pi.byName, pi.byIP, pi.shared = maps.Clone(pi.byName), maps.Clone(pi.byIP), false
+	}
+}
+
 func (pi *podIndex) add(k podKey, pod *corev1.Pod) {
+	pi.own()
 	pi.byName[k] = pod
 	for ip := range podIPs(pod) {
 		pi.claims[ip]++
@@ -36,6 +48,7 @@ func (pi *podIndex) remove(k podKey) {
 	if pod == nil {
 		return
 	}
+	pi.own()
 	delete(pi.byName, k)
 	for ip := range podIPs(pod) {
 		pi.claims[ip]--
@@ -74,9 +87,11 @@ func podOlder(a, b *corev1.Pod) bool {
 	return a.Namespace < b.Namespace
 }
 
-// podSnapshot returns copies of the pod indexes, by IP and by name.
+// podSnapshot returns the pod indexes, by IP and by name, as they are: they must not be
+// modified, and later writes do not reach them.
 func (s *Store) podSnapshot() (map[string]*corev1.Pod, map[podKey]*corev1.Pod) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return maps.Clone(s.pods.byIP), maps.Clone(s.pods.byName)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pods.shared = true
+	return s.pods.byIP, s.pods.byName
 }

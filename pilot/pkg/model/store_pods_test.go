@@ -44,9 +44,21 @@ func TestStorePodIndex(t *testing.T) {
 		if byIP, _ := s.podSnapshot(); byIP["10.0.0.1"] != older.Spec {
 			t.Errorf("after deleting the newer pod the IP is held by %v, want the older", byIP["10.0.0.1"])
 		}
+		// A snapshot keeps what it saw (the maps are copied on write).
+		if byIP["10.0.0.1"] != newer.Spec || len(byName) != 3 {
+			t.Errorf("a snapshot changed with a later delete: IP held by %v, %d pods by name", byIP["10.0.0.1"], len(byName))
+		}
 		moved := podConfig("old", "10.0.0.2", t0, false)
+		before, _ := s.podSnapshot()
 		s.Set(moved)
+		if before["10.0.0.1"] != older.Spec {
+			t.Errorf("a snapshot changed with a later write: %v", before)
+		}
 		byIP, byName = s.podSnapshot()
+		s.Set(podConfig("third", "10.0.0.3", t0, false))
+		if byIP["10.0.0.3"] != nil || len(byName) != 2 {
+			t.Errorf("a snapshot changed with a new pod: %v", byIP)
+		}
 		if _, ok := byIP["10.0.0.1"]; ok || byIP["10.0.0.2"] != moved.Spec || byName[podKey{"ns", "old"}] != moved.Spec {
 			t.Errorf("after the pod moved to 10.0.0.2: by IP %v", byIP)
 		}
