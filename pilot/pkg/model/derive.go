@@ -98,7 +98,7 @@ func (pc *PushContext) rebuild(store *Store, which index, changed map[config.Key
 func (pc *PushContext) rebuildServices(store *Store, which index, changed map[config.Key]struct{}) {
 	if which&servicesIndex != 0 && (pc.services == nil || len(changed) == 0) {
 		pc.serviceErrors = nil
-		entries := make(chan collectedEntries, 1)
+		entries := make(chan []sourced, 1)
 		go func() { entries <- collectEntries(store, pc.compileContext()) }()
 		if which&workloadsIndex != 0 {
 			pc.buildWorkloads(store)

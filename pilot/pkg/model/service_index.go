@@ -28,8 +28,13 @@ type serviceIndex struct {
 	// kube and entries are the services (with endpoints) of each Kubernetes Service and
 	// each ServiceEntry; sliceOwner maps an EndpointSlice to its Service.
 	kube       map[config.Key]sourced
-	entries    map[config.Key][]sourced
 	sliceOwner map[config.Key]config.Key
+	// A full build leaves entries to entryMap, which indexes collected (every
+	// ServiceEntry's services, in store order) on first use: only derives and a few
+	// lookups read them, and indexing 10,000 entries by key was a quarter of a cold build.
+	entries     map[config.Key][]sourced
+	collected   []sourced
+	entriesOnce sync.Once
 	// shared marks the service keys that both a Kubernetes Service and a ServiceEntry
 	// define: their endpoints are merged.
 	shared map[serviceKey]bool
@@ -132,12 +137,12 @@ type endpointIndex struct {
 // buildServices converts Kubernetes Services + EndpointSlices into services and
 // endpoints, from scratch, and indexes them with the ServiceEntries' services (see
 // collectEntries).
-func buildServices(store *Store, w *workloadIndex, opts Options, entries collectedEntries) (*serviceIndex, *endpointIndex) {
+func buildServices(store *Store, w *workloadIndex, opts Options, entries []sourced) (*serviceIndex, *endpointIndex) {
 	kubes := store.List(schema.Service, "")
 	si := &serviceIndex{
 		version:    nextIndexVersion(),
 		kube:       make(map[config.Key]sourced, len(kubes)),
-		entries:    entries.byKey,
+		collected:  entries,
 		sliceOwner: map[config.Key]config.Key{},
 		allChanged: true,
 	}
@@ -147,7 +152,7 @@ func buildServices(store *Store, w *workloadIndex, opts Options, entries collect
 		want[c.Key()] = false
 	}
 	slices := si.slicesOf(store, want)
-	rs := make([]sourced, 0, len(kubes)+len(entries.all))
+	rs := make([]sourced, 0, len(kubes)+len(entries))
 	for _, c := range kubes {
 		k := c.Key()
 		si.updateKube(store, k, slices(k), w, opts, false)
@@ -155,29 +160,40 @@ func buildServices(store *Store, w *workloadIndex, opts Options, entries collect
 			rs = append(rs, r)
 		}
 	}
-	return si, si.assembleFrom(append(rs, entries.all...))
+	return si, si.assembleFrom(append(rs, entries...))
 }
 
-// collectedEntries are the services of every ServiceEntry, by object and in store order.
-type collectedEntries struct {
-	byKey map[config.Key][]sourced
-	all   []sourced
+// entryMap returns the services of each ServiceEntry, by object key.
+func (si *serviceIndex) entryMap() map[config.Key][]sourced {
+	si.entriesOnce.Do(func() {
+		if si.entries != nil {
+			return // a derived index's, filled as it was derived
+		}
+		m := make(map[config.Key][]sourced, len(si.collected))
+		for i := 0; i < len(si.collected); {
+			j := i + 1
+			for j < len(si.collected) && si.collected[j].src == si.collected[i].src {
+				j++
+			}
+			m[si.collected[i].src.Key()] = si.collected[i:j:j]
+			i = j
+		}
+		si.entries = m
+	})
+	return si.entries
 }
 
 // collectEntries gathers the services and endpoints of every ServiceEntry as the store
 // compiled them for ctx (resolving the WorkloadEntries of those that select them). It
 // reads nothing of the workload index, so a full build runs it beside that index's.
-func collectEntries(store *Store, ctx compileContext) collectedEntries {
+func collectEntries(store *Store, ctx compileContext) []sourced {
 	cs := store.List(schema.ServiceEntry, "")
 	compiled := store.compiledAll(cs, ctx)
-	entries := make(map[config.Key][]sourced, len(cs))
 	all := make([]sourced, 0, len(cs))
 	for i, c := range cs {
-		out := entryServices(store, c, compiled[i].(*compiledEntry), ctx, nil)
-		entries[c.Key()] = out
-		all = append(all, out...)
+		all = append(all, entryServices(store, c, compiled[i].(*compiledEntry), ctx, nil)...)
 	}
-	return collectedEntries{byKey: entries, all: all}
+	return all
 }
 
 // derive returns the index after the (non-empty) changes named by changed, sharing
@@ -190,7 +206,7 @@ func collectEntries(store *Store, ctx compileContext) collectedEntries {
 // and only the endpoints of the affected services are replaced (ei is the previous
 // endpoint index).
 func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, changed map[config.Key]struct{}, ei *endpointIndex) (*serviceIndex, *endpointIndex) {
-	next := &serviceIndex{kube: maps.Clone(si.kube), entries: maps.Clone(si.entries), sliceOwner: maps.Clone(si.sliceOwner),
+	next := &serviceIndex{kube: maps.Clone(si.kube), entries: maps.Clone(si.entryMap()), sliceOwner: maps.Clone(si.sliceOwner),
 		shared: si.shared, hasAliases: si.hasAliases, version: nextIndexVersion()}
 	// dirtyKube maps each Kubernetes Service to re-derive to whether only its endpoints
 	// may have changed.
@@ -268,7 +284,7 @@ func (si *serviceIndex) derive(store *Store, w *workloadIndex, opts Options, cha
 		endpointKeys = append(endpointKeys, k)
 	}
 	for k := range dirtySE {
-		olds := si.entries[k]
+		olds := si.entryMap()[k]
 		next.updateServiceEntry(store, k, store.Get(k), contextFor(opts, w.trustDomain), olds)
 		news := next.entries[k]
 		for _, r := range olds {
@@ -431,7 +447,7 @@ func (si *serviceIndex) endpointsOf(s *Service) []*Endpoint {
 	if s.Registry == Kubernetes {
 		return si.kube[s.Source].eps
 	}
-	for _, r := range si.entries[s.Source] {
+	for _, r := range si.entryMap()[s.Source] {
 		if r.svc == s {
 			return r.eps
 		}
@@ -456,7 +472,7 @@ func (si *serviceIndex) replaceEndpoints(ei *endpointIndex, keys []config.Key) *
 			continue
 		}
 		merged := append([]*Endpoint(nil), r.eps...)
-		for _, rs := range si.entries {
+		for _, rs := range si.entryMap() {
 			for _, e := range rs {
 				if e.svc.Hostname == sk.Hostname && e.svc.Namespace == sk.Namespace {
 					merged = append(merged, e.eps...)
@@ -574,10 +590,10 @@ func (si *serviceIndex) updateKube(store *Store, k config.Key, slices []*discove
 // entryServices).
 func (si *serviceIndex) updateServiceEntry(store *Store, k config.Key, c *config.Config, ctx compileContext, olds []sourced) {
 	if c == nil {
-		delete(si.entries, k)
+		delete(si.entryMap(), k)
 		return
 	}
-	si.entries[k] = entryServices(store, c, store.compiledFor(c, ctx).(*compiledEntry), ctx, olds)
+	si.entryMap()[k] = entryServices(store, c, store.compiledFor(c, ctx).(*compiledEntry), ctx, olds)
 }
 
 // entryServices returns the services and endpoints of ServiceEntry c, compiled as ce. A
@@ -613,11 +629,11 @@ func entryServices(store *Store, c *config.Config, ce *compiledEntry, ctx compil
 // assemble builds the ordered service list, the hostname index and the endpoint index
 // from the per-source results.
 func (si *serviceIndex) assemble() *endpointIndex {
-	rs := make([]sourced, 0, len(si.kube)+len(si.entries))
+	rs := make([]sourced, 0, len(si.kube)+len(si.entryMap()))
 	for _, r := range si.kube {
 		rs = append(rs, r)
 	}
-	for _, es := range si.entries {
+	for _, es := range si.entryMap() {
 		rs = append(rs, es...)
 	}
 	return si.assembleFrom(rs)

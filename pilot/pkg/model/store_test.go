@@ -131,3 +131,26 @@ func TestDelegateRootsKeepCompiledCopy(t *testing.T) {
 		t.Errorf("merging altered the compiled root:\n got %v\nwant %v", got, compiled)
 	}
 }
+
+// A full build's ServiceEntry services by object (indexed on first use from the list it
+// collected) are what indexing each entry gives: every host of a multi-host entry.
+func TestEntryMapOfFullBuild(t *testing.T) {
+	s := NewStore()
+	t0 := time.Unix(1000, 0)
+	multi := serviceEntry("multi", t0, "sa")
+	multi.Spec.(*networkingv1alpha3.ServiceEntry).Hosts = []string{"m1.example.com", "m2.example.com", "m3.example.com"}
+	for _, c := range []*config.Config{serviceEntry("a", t0, "sa"), multi, serviceEntry("z", t0, "sa")} {
+		s.Set(c)
+	}
+	pc := NewPushContext(s, mesh.Default(), DefaultOptions())
+	got := pc.services.entryMap()
+	for _, c := range s.List(schema.ServiceEntry, "") {
+		want := s.compiled[c].(*compiledEntry).entries
+		if rs := got[c.Key()]; len(rs) != len(want) || (len(rs) > 0 && rs[0].svc != want[0].svc) {
+			t.Errorf("%s: %d services, want %d", c.Key(), len(rs), len(want))
+		}
+	}
+	if len(got[multi.Key()]) != 3 {
+		t.Errorf("the multi-host entry has %d services, want 3", len(got[multi.Key()]))
+	}
+}
