@@ -135,7 +135,7 @@ func computeChanges(prev, next *PushContext, changed map[config.Key]struct{}, wh
 		case schema.VirtualService:
 			for _, idx := range []*virtualServiceIndex{prev.virtualServices, next.virtualServices} {
 				ch.layer4VirtualServices = ch.layer4VirtualServices || idx.layer4[k]
-				hs, ok := idx.hosts[k]
+				hs, ok := idx.hostsOf(k)
 				if ok && len(hs) == 0 {
 					ch.allVirtualServices = true
 				}
@@ -145,7 +145,7 @@ func computeChanges(prev, next *PushContext, changed map[config.Key]struct{}, wh
 			}
 		case schema.DestinationRule:
 			for _, idx := range []*destinationRuleIndex{prev.destinationRules, next.destinationRules} {
-				if h, ok := idx.hosts[k]; ok {
+				if h, ok := idx.hostOf(k); ok {
 					ch.destinationRuleHosts = append(ch.destinationRuleHosts, h)
 				}
 			}

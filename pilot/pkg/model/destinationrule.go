@@ -5,6 +5,7 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
@@ -42,8 +43,12 @@ type destinationRuleIndex struct {
 	exported       map[string]*hostRules
 	rootLocal      *hostRules
 	// hosts are every DestinationRule's resolved host, so that a change can be matched
-	// against SidecarScopes after the object is gone.
-	hosts map[config.Key]host.Name
+	// against SidecarScopes after the object is gone. A full build leaves them to hostOf,
+	// which indexes built (the rules it added) on first use: only change detection and
+	// derives read them.
+	hosts     map[config.Key]host.Name
+	hostsOnce sync.Once
+	built     []*compiledRule
 	// selectors are the namespaces with a rule that has a workload selector: only there
 	// does a proxy's rule for a service depend on its labels.
 	selectors map[string]bool
@@ -67,11 +72,31 @@ func buildDestinationRuleIndex(store *Store, pc *PushContext, _ *[]error) *desti
 		namespaceLocal: map[string]*hostRules{},
 		exported:       map[string]*hostRules{},
 		rootLocal:      newHostRules(),
-		hosts:          map[config.Key]host.Name{},
 		selectors:      map[string]bool{},
 	}
-	idx.addAll(store, store.List(schema.DestinationRule, ""), pc)
+	idx.built = idx.addAll(store, store.List(schema.DestinationRule, ""), pc)
 	return idx
+}
+
+// hostMap returns every rule's resolved host by key.
+func (idx *destinationRuleIndex) hostMap() map[config.Key]host.Name {
+	idx.hostsOnce.Do(func() {
+		if idx.hosts != nil {
+			return // a derived index's, filled as it was derived
+		}
+		idx.hosts = make(map[config.Key]host.Name, len(idx.built))
+		for _, cr := range idx.built {
+			idx.hosts[cr.rule.Key()] = host.Name(cr.rule.Spec.(*networkingv1alpha3.DestinationRule).GetHost())
+		}
+	})
+	return idx.hosts
+}
+
+// hostOf returns the resolved host of the DestinationRule k, and whether the index has
+// it.
+func (idx *destinationRuleIndex) hostOf(k config.Key) (host.Name, bool) {
+	h, ok := idx.hostMap()[k]
+	return h, ok
 }
 
 // derive returns the index after DestinationRule changes: a rule only enters its own
@@ -84,7 +109,7 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 		namespaceLocal: maps.Clone(idx.namespaceLocal),
 		exported:       maps.Clone(idx.exported),
 		rootLocal:      idx.rootLocal,
-		hosts:          maps.Clone(idx.hosts),
+		hosts:          maps.Clone(idx.hostMap()),
 		selectors:      maps.Clone(idx.selectors),
 	}
 	for k := range changed {
@@ -118,16 +143,21 @@ func (idx *destinationRuleIndex) derive(store *Store, pc *PushContext, changed m
 }
 
 // addAll indexes the DestinationRules cs (in SortConfigs order): rules with a workload
-// selector first, as istiod merges them.
-func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *PushContext) {
+// selector first, as istiod merges them. It records their hosts when the index has its
+// host map (a derive), and returns the rules as compiled.
+func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *PushContext) []*compiledRule {
 	root := pc.RootNamespace()
 	cs = sortDestinationRules(cs)
 	compiled := store.compiledAll(cs, pc.compileContext())
+	out := make([]*compiledRule, len(cs))
 	for i := range cs {
 		cr := compiled[i].(*compiledRule)
+		out[i] = cr
 		c, exp := cr.rule, cr.exportTo
 		dr := c.Spec.(*networkingv1alpha3.DestinationRule)
-		idx.hosts[c.Key()] = host.Name(dr.GetHost())
+		if idx.hosts != nil {
+			idx.hosts[c.Key()] = host.Name(dr.GetHost())
+		}
 		if dr.GetWorkloadSelector() != nil {
 			idx.selectors[c.Namespace] = true
 		}
@@ -143,6 +173,7 @@ func (idx *destinationRuleIndex) addAll(store *Store, cs []*config.Config, pc *P
 			idx.rootLocal.add(c, exp)
 		}
 	}
+	return out
 }
 
 // reuse replaces each consolidated rule of hr by prev's at the same host and position

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -33,10 +34,27 @@ type virtualServiceIndex struct {
 	// delegates are the VirtualServices without hosts (resolved), which only roots use.
 	delegates map[config.Key]*delegateVirtualService
 	// hosts are every VirtualService's resolved hosts, so that a change can be matched
-	// against SidecarScopes after the object is gone.
-	hosts map[config.Key][]host.Name
+	// against SidecarScopes after the object is gone: indexed from sources and resolved on
+	// first use (hostsOf), as only change detection reads them.
+	hosts     map[config.Key][]host.Name
+	hostsOnce sync.Once
+	sources   []*config.Config
+	resolved  []*resolvedVirtualService
 	// layer4 are the VirtualServices with tcp or tls routes, the only ones listeners read.
 	layer4 map[config.Key]bool
+}
+
+// hostsOf returns the resolved hosts of the VirtualService k, and whether the index has
+// it.
+func (idx *virtualServiceIndex) hostsOf(k config.Key) ([]host.Name, bool) {
+	idx.hostsOnce.Do(func() {
+		idx.hosts = make(map[config.Key][]host.Name, len(idx.sources))
+		for i, c := range idx.sources {
+			idx.hosts[c.Key()] = idx.resolved[i].hosts
+		}
+	})
+	hs, ok := idx.hosts[k]
+	return hs, ok
 }
 
 // resolvedVirtualService is a stored VirtualService's resolved hosts and resolved copy.
@@ -69,16 +87,16 @@ func buildVirtualServiceIndex(store *Store, pc *PushContext, errs *[]error) *vir
 		exported:  map[gatewayScope][]*config.Config{},
 		public:    map[string][]*config.Config{},
 		delegates: map[config.Key]*delegateVirtualService{},
-		hosts:     make(map[config.Key][]host.Name, len(all)),
 		layer4:    map[config.Key]bool{},
+		sources:   all,
 	}
 	ctx := pc.compileContext()
 	rs := make([]*resolvedVirtualService, len(all))
+	idx.resolved = rs
 	compiled := store.compiledAll(all, ctx)
 	for i, c := range all {
 		vs := c.Spec.(*networkingv1alpha3.VirtualService)
 		rs[i] = compiled[i].(*resolvedVirtualService)
-		idx.hosts[c.Key()] = rs[i].hosts
 		if len(vs.GetTcp()) > 0 || len(vs.GetTls()) > 0 {
 			idx.layer4[c.Key()] = true
 		}
