@@ -75,7 +75,8 @@ load: build
 ## default, then eager) - compare with `make bench` - and the load harness against both
 ## servers with ISTIOD_CLIENTS simulated Envoys (vs, dr and se-eds changes) over Delta
 ## (Istio's default since 1.22) and State of the World streams, printing a
-## Sextant/istiod ratio table. Needs the oracle built (../shared/oracle/README.md); the
+## Sextant/istiod ratio table; each change is applied 20 times to Sextant and 3 times to
+## istiod (whose changes take seconds to settle). Needs the oracle built (../shared/oracle/README.md); the
 ## istiodbench build reuses its module and build caches. ISTIOD_FLAGS adjust adsload.
 ORACLE         ?= $(HOME)/.cache/sextant-oracle/oracle
 ISTIOD_CLIENTS ?= 1000
@@ -87,7 +88,7 @@ bench-istiod: build
 	$(GO) run ./tools/meshgen -out $(BENCH_MESH) $(MESH_FLAGS)
 	ib=$$(GO=$(GO) tools/istiodbench/build.sh) && $$ib -case $(BENCH_MESH) -n 3 && $$ib -case $(BENCH_MESH) -n 3 -eager-sidecars
 	$(GO) run ./tests/bench/load/adsload -servers sextant,istiod -sextant $(BIN)/pilot-discovery -oracle $(ORACLE) \
-		$(MESH_FLAGS) -clients $(ISTIOD_CLIENTS) -modes delta,sotw -debounce 1ms -iterations 3 \
+		$(MESH_FLAGS) -clients $(ISTIOD_CLIENTS) -modes delta,sotw -debounce 1ms -iterations 20 -istiod-iterations 3 \
 		-json bench-istiod.json $(ISTIOD_FLAGS)
 
 clean:

@@ -59,6 +59,7 @@ func main() {
 	flag.IntVar(&cfg.Spec.Sidecars, "sidecars", 0, "Sidecars: a namespace-wide one per namespace first, then per-workload ones importing one more namespace")
 	flag.IntVar(&cfg.Isolated, "isolated", -1, "namespaces whose proxies import only their own namespace (default namespaces/2 without -sidecars, else 0)")
 	flag.IntVar(&cfg.Iterations, "iterations", 5, "times each change is applied")
+	istiodIterations := flag.Int("istiod-iterations", 0, "times each change is applied to istiod (default -iterations): an istiod change takes seconds to settle, Sextant's a second, so a side-by-side run can give Sextant's p99 more samples in the same time")
 	flag.StringVar(&cfg.Server.Mode, "server", "exec", "exec (child pilot-discovery), inproc (this process), addr (running at -addr) or istiod (the oracle, child process)")
 	flag.StringVar(&cfg.Server.Binary, "sextant", "bin/pilot-discovery", "pilot-discovery binary, for -server exec")
 	flag.StringVar(&cfg.Server.Addr, "addr", "", "xDS address of a running server (127.0.0.0/8 only), for -server addr; it must watch -workdir/mesh")
@@ -148,6 +149,9 @@ func main() {
 	fmt.Printf("mesh: %d services as %s in %d namespaces (%d isolated), %d pods/service, %d%% VS, %d%% DR, %d external ServiceEntries, %d EnvoyFilters, %d Sidecars; changes %s, %d iterations each; servers %s\n",
 		cfg.Spec.Services, kind, cfg.Spec.Namespaces, cfg.Isolated, cfg.Spec.EndpointsPerService, cfg.Spec.VirtualServicePercent,
 		cfg.Spec.DestinationRulePercent, cfg.Spec.ServiceEntries, cfg.Spec.EnvoyFilters, cfg.Spec.Sidecars, *changes, cfg.Iterations, strings.Join(names, ", "))
+	if *istiodIterations > 0 {
+		fmt.Printf("istiod: %d iterations of each change\n", *istiodIterations)
+	}
 	if len(runs) > 1 || runs[0].Mode == "istiod" {
 		fmt.Printf("note: istiod runs in the oracle: no debounce (its fake discovery server fixes 0; Sextant's is %s), no /metrics\n"+
 			"      (push counters n/a; quiet = no responses), and edits reach it by 100ms directory polling and a full re-parse\n"+
@@ -166,6 +170,9 @@ func main() {
 			for _, o := range runs {
 				run := cfg
 				run.Clients, run.Delta, run.Server = k, m == "delta", o
+				if o.Mode == "istiod" && *istiodIterations > 0 {
+					run.Iterations = *istiodIterations
+				}
 				if run.WorkDir != "" {
 					run.WorkDir = fmt.Sprintf("%s/%d-%s-%s", cfg.WorkDir, k, m, o.Name())
 				}
