@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+
+	"github.com/sextant-mesh/sextant/pkg/config/host"
 )
 
 // Generators that keep a connection's last build (route and cluster memos) must tell
@@ -55,6 +57,32 @@ type EndpointChanges map[serviceKey]struct{}
 func (c EndpointChanges) Touches(svc *Service) bool {
 	_, ok := c[serviceKey{svc.Hostname, svc.Namespace}]
 	return ok
+}
+
+// ServicesAffected returns the services of sc whose hostname is in hosts or whose
+// endpoints changes touch, found through the scope's hostname index: callers that walk
+// the scope's thousand services then compare pointers instead of reading each service.
+func (sc *SidecarScope) ServicesAffected(hosts map[host.Name]bool, changes EndpointChanges) map[*Service]bool {
+	out := map[*Service]bool{}
+	for h := range hosts {
+		if s := sc.byHost[h]; s != nil {
+			out[s] = true
+		}
+	}
+	if len(changes) > len(sc.services) {
+		for _, s := range sc.services {
+			if changes.Touches(s) {
+				out[s] = true
+			}
+		}
+		return out
+	}
+	for k := range changes {
+		if s := sc.byHost[k.Hostname]; s != nil && s.Namespace == k.Namespace {
+			out[s] = true
+		}
+	}
+	return out
 }
 
 // EndpointChangesSince returns the services whose endpoints (PushContext.Endpoints,

@@ -78,15 +78,35 @@ func resources(cs []*clusterv3.Cluster) []Resource {
 	return out
 }
 
-// dedupe keeps the first cluster of each name.
+// dedupe keeps the first cluster of each name. Names are told apart by their hashes
+// (protoconv.Resource.NameHash for cached clusters): a sidecar's thousand cluster names
+// are spread over the cache's memory, and reading them cost more than the rest of a build
+// from a connection's last one. Names whose hashes collide are compared.
 func dedupe(rs []Resource) []Resource {
-	seen := make(map[string]bool, len(rs))
+	seen := make(map[uint64]int32, len(rs))
+	var exact map[string]bool // names of colliding hashes
 	out := rs[:0]
 	for _, r := range rs {
-		if !seen[r.Name] {
-			seen[r.Name] = true
-			out = append(out, r)
+		h := r.NameHash
+		if h == 0 {
+			h = protoconv.HashString(r.Name)
 		}
+		j, ok := seen[h]
+		switch {
+		case !ok:
+			seen[h] = int32(len(out))
+		case out[j].Name == r.Name:
+			continue
+		default:
+			if exact == nil {
+				exact = map[string]bool{}
+			}
+			if exact[r.Name] {
+				continue
+			}
+			exact[out[j].Name], exact[r.Name] = true, true
+		}
+		out = append(out, r)
 	}
 	return out
 }

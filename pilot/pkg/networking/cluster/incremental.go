@@ -69,8 +69,9 @@ func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher) fun
 	if last.scope != b.proxy.SidecarScope {
 		rules = model.ChangedDestinationRuleHosts(last.scope, b.proxy.SidecarScope)
 	}
+	rebuild := b.proxy.SidecarScope.ServicesAffected(rules, eps)
 	return func(i int, svc *model.Service) bool {
-		if i >= len(last.services) || last.services[i] != svc || rules[svc.Hostname] || eps.Touches(svc) {
+		if i >= len(last.services) || last.services[i] != svc || rebuild[svc] {
 			return false
 		}
 		return !slices.Contains(last.of(i), nil)
@@ -114,9 +115,8 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 		if next != nil {
 			next.first[i] = uint32(len(next.ports))
 		}
-		if svc.Resolution == model.Alias {
-			continue
-		}
+		// Kept first: it compares pointers, where reading each service was a cache miss.
+		// (An alias service kept has no clusters, as it had none.)
 		if keep != nil && keep(i, svc) {
 			for _, rs := range last.of(i) {
 				out = append(out, *rs...)
@@ -125,6 +125,9 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 				next.ports = append(next.ports, last.of(i)...)
 			}
 			kept++
+			continue
+		}
+		if svc.Resolution == model.Alias {
 			continue
 		}
 		for _, port := range svc.Ports {

@@ -59,6 +59,9 @@ type Resource struct {
 	Pooled bool
 	// Wire, set by Shared, is the resource as a response carries it, Any.Value last.
 	Wire mem.Buffer
+	// NameHash, set by Shared, is HashString(Name): generators that merge thousands of
+	// cached resources by name compare hashes without reading the names.
+	NameHash uint64
 }
 
 // Wire format of a resource in a response: field 2 of a DiscoveryResponse (resources) and
@@ -98,7 +101,7 @@ func Shared(name string, m proto.Message) Resource {
 		panic("protoconv: " + err.Error())
 	}
 	value := b[start:len(b):len(b)]
-	return Resource{Name: name, Any: &anypb.Any{TypeUrl: url, Value: value}, Hash: Hash(value), Wire: mem.SliceBuffer(b)}
+	return Resource{Name: name, Any: &anypb.Any{TypeUrl: url, Value: value}, Hash: Hash(value), Wire: mem.SliceBuffer(b), NameHash: HashString(name)}
 }
 
 // TypeURL is the type URL of m's Any; one string per message type, shared by every Any
