@@ -333,61 +333,44 @@ func BenchmarkIssueClusters(b *testing.B) {
 			break
 		}
 	}
-	b.Run("after-dr-edit", func(b *testing.B) {
+	// edits measures the builds after each of b.N edits of the rule: from the shared
+	// cache alone, or (withMemo) by connections keeping their last builds (the proxies'
+	// Memo), the clusters of the services nothing changed for kept.
+	edits := func(b *testing.B, withMemo bool) {
 		defer st.Set(orig)
+		prev := pc
+		if withMemo {
+			for _, p := range proxies {
+				p.Memo = model.NewMemo()
+				cache.Build(pc, p)
+			}
+			defer func() {
+				for _, p := range proxies {
+					p.Memo = nil
+				}
+			}()
+		}
 		n := 0
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			edited := *orig
-			edited.ResourceVersion = strconv.Itoa(i)
+			edited.ResourceVersion = fmt.Sprintf("%v-%d", withMemo, i)
 			dr := proto.Clone(orig.Spec.(*networkingv1alpha3.DestinationRule)).(*networkingv1alpha3.DestinationRule)
 			dr.TrafficPolicy = &networkingv1alpha3.TrafficPolicy{ConnectionPool: &networkingv1alpha3.ConnectionPoolSettings{
 				Http: &networkingv1alpha3.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: int32(i + 1)}}}
 			edited.Spec = dr
 			st.Set(&edited)
-			next := pc.Derive(st, map[config.Key]struct{}{orig.Key(): {}})
-			for _, p := range proxies {
-				p.SidecarScope, p.ServiceTargets = nil, nil
-				next.InitProxy(p)
-			}
-			b.StartTimer()
-			n = 0
-			for _, p := range proxies {
-				n += len(cache.Build(next, p))
-			}
-		}
-		perProxy(b, n)
-	})
-	// A connection's build after the edit: the clusters of the services nothing changed
-	// for are kept from its last build (the proxies' Memo).
-	b.Run("connection-after-dr-edit", func(b *testing.B) {
-		defer st.Set(orig)
-		prev := pc
-		for _, p := range proxies {
-			p.Memo = model.NewMemo()
-			cache.Build(pc, p)
-		}
-		defer func() {
-			for _, p := range proxies {
-				p.Memo = nil
-			}
-		}()
-		n := 0
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			edited := *orig
-			edited.ResourceVersion = "memo-" + strconv.Itoa(i)
-			dr := proto.Clone(orig.Spec.(*networkingv1alpha3.DestinationRule)).(*networkingv1alpha3.DestinationRule)
-			dr.TrafficPolicy = &networkingv1alpha3.TrafficPolicy{ConnectionPool: &networkingv1alpha3.ConnectionPoolSettings{
-				Http: &networkingv1alpha3.ConnectionPoolSettings_HTTPSettings{Http2MaxRequests: int32(i + 1)}}}
-			edited.Spec = dr
-			st.Set(&edited)
 			next := prev.Derive(st, map[config.Key]struct{}{orig.Key(): {}})
 			for _, p := range proxies {
 				p.SidecarScope = nil
+				if !withMemo {
+					p.ServiceTargets = nil
+				}
 				next.InitProxy(p)
 			}
-			prev = next
+			if withMemo {
+				prev = next
+			}
 			b.StartTimer()
 			n = 0
 			for _, p := range proxies {
@@ -395,7 +378,9 @@ func BenchmarkIssueClusters(b *testing.B) {
 			}
 		}
 		perProxy(b, n)
-	})
+	}
+	b.Run("after-dr-edit", func(b *testing.B) { edits(b, false) })
+	b.Run("connection-after-dr-edit", func(b *testing.B) { edits(b, true) })
 }
 
 // BenchmarkIssueRoutes measures a push's RDS per proxy in the issue mesh, encoded for the
