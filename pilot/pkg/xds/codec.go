@@ -168,8 +168,12 @@ type wireWriter struct {
 func (w *wireWriter) size(n int, es []encoded) {
 	shared := 0
 	for _, e := range es {
-		if e.wire != nil {
+		switch {
+		case e.wire != nil:
 			n -= e.wire.Len()
+			shared++
+		case handedOver(e):
+			n -= len(e.any.GetValue())
 			shared++
 		}
 	}
@@ -179,15 +183,30 @@ func (w *wireWriter) size(n int, es []encoded) {
 	}
 }
 
+// handOverMin is the size from which a pooled encoding (a sidecar's route configuration,
+// hundreds of kilobytes) is handed to gRPC, which returns it to the pool once written,
+// instead of copied.
+const handOverMin = 64 << 10
+
+func handedOver(e encoded) bool { return e.pooled && len(e.any.GetValue()) >= handOverMin }
+
 // resource appends a resource as field num (protoconv.ResourceField): its wire encoding by
-// reference, or its Any copied into b.
+// reference, a large pooled encoding after its framing, or its Any copied into b.
 func (w *wireWriter) resource(num protowire.Number, e encoded) {
-	if e.wire == nil {
+	switch {
+	case e.wire != nil:
+		w.cut()
+		w.out = append(w.out, e.wire)
+	case handedOver(e):
+		v := e.any.GetValue()
+		w.b = appendHeader(w.b, num, anySize(e))
+		w.b = appendString(w.b, anyTypeURL, e.any.GetTypeUrl())
+		w.b = appendHeader(w.b, anyValue, len(v))
+		w.cut()
+		w.out = append(w.out, mem.NewBuffer(&v, recycler{}))
+	default:
 		w.b = appendAny(w.b, num, e)
-		return
 	}
-	w.cut()
-	w.out = append(w.out, e.wire)
 }
 
 // cut ends the current segment of b.
@@ -198,9 +217,9 @@ func (w *wireWriter) cut() {
 	}
 }
 
-// done returns the response. Without shared pieces it is one buffer, returned to the pool
-// once written; with them, b is left to the collector, as gRPC frees the segments
-// separately.
+// done returns the response. Without shared or handed-over pieces it is one buffer,
+// returned to the pool once written; with them, b is left to the collector, as gRPC frees
+// the segments separately.
 func (w *wireWriter) done() mem.BufferSlice {
 	if w.out == nil {
 		return message(w.b)

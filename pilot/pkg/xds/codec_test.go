@@ -111,12 +111,15 @@ func TestCodecMatchesProtoMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Shared resources are referenced, not copied.
+			// Shared resources and large pooled ones are referenced, not copied; small
+			// pooled ones are copied.
 			for _, e := range es {
-				if e.wire != nil && !slices.ContainsFunc(data, func(b mem.Buffer) bool {
-					return unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.wire.ReadOnlyData())
-				}) {
-					t.Errorf("%s: the shared encoding of %s was copied", tc.name, e.name)
+				referenced := slices.ContainsFunc(data, func(b mem.Buffer) bool {
+					return unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.any.GetValue()) ||
+						e.wire != nil && unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.wire.ReadOnlyData())
+				})
+				if want := e.wire != nil || e.pooled && len(e.any.GetValue()) >= 64<<10; referenced != want && len(e.any.GetValue()) > 0 {
+					t.Errorf("%s: %s (%d bytes, pooled %v, shared %v) referenced: %v", tc.name, e.name, len(e.any.GetValue()), e.pooled, e.wire != nil, referenced)
 				}
 			}
 			got := data.Materialize()
