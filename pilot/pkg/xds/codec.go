@@ -25,9 +25,10 @@ import (
 // The codec replaces grpc-go's "proto" codec for the whole process (gRPC lets a codec
 // registered at init override one of the same name) and hands every other message to the
 // one it replaces, so clients and other services in the process see no difference. The
-// codec returns pooled resource encodings (protoconv.Buffer) to their pool once copied,
-// and a response's buffer once gRPC has written it, when nothing shared is referenced
-// from it (gRPC frees the pieces one by one).
+// codec returns small pooled resource encodings (protoconv.Buffer) to their pool once
+// copied; large ones (handOverMin) it hands to gRPC like shared ones, to be returned to the
+// pool once written. A response's own buffer goes back to the pool once gRPC has written
+// it when nothing is referenced from it (gRPC frees the pieces one by one).
 
 func init() { encoding.RegisterCodecV2(codec{base: encoding.GetCodecV2(gproto.Name)}) }
 
