@@ -230,6 +230,19 @@ func routesOnly(keys map[config.Key]struct{}) bool {
 // "|" field of an outbound cluster name) is in hosts.
 func endpointSubset(names []string, hosts map[host.Name]bool) []string {
 	out := []string{}
+	if len(hosts) == 1 {
+		// One host (a DestinationRule's, a ServiceEntry's): each name's tail is compared
+		// with it, where hashing every name's hostname cost more than the push it selects
+		// for (hostnames have no "|").
+		for h := range hosts {
+			for _, n := range names {
+				if tail := len(n) - len(h); tail > 0 && n[tail-1] == '|' && n[tail:] == string(h) {
+					out = append(out, n)
+				}
+			}
+		}
+		return out
+	}
 	for _, n := range names {
 		if i := strings.LastIndexByte(n, '|'); i >= 0 && hosts[host.Name(n[i+1:])] {
 			out = append(out, n)

@@ -158,6 +158,13 @@ func TestEndpointPushesNameOnlyChangedClusters(t *testing.T) {
 	if got := endpointSubset(names, map[host.Name]bool{"other": true}); len(got) != 0 {
 		t.Errorf("subset = %v, want none", got)
 	}
+	got = endpointSubset(names, map[host.Name]bool{"web.team-a.svc.cluster.local": true, "api.team-b.svc.cluster.local": true})
+	if want := append(want[:2:2], "outbound|80||api.team-b.svc.cluster.local"); !slices.Equal(got, want) {
+		t.Errorf("subset of two hosts = %v, want %v", got, want)
+	}
+	if got := endpointSubset([]string{"cluster.local", "|x", "x", "a|bx"}, map[host.Name]bool{"x": true}); !slices.Equal(got, []string{"|x"}) {
+		t.Errorf("subset of bare names = %v", got)
+	}
 }
 
 func TestVirtualServiceChangesDoNotRegenerateEndpoints(t *testing.T) {
