@@ -64,18 +64,15 @@ type deltaWire struct {
 
 // Field numbers, from envoy/service/discovery/v3/discovery.proto and google/protobuf/any.proto.
 const (
-	sotwVersionInfo  = 1
-	sotwResources    = protoconv.ResourceField
-	sotwTypeURL      = 4
-	sotwNonce        = 5
-	sotwControlPlane = 6
+	// Both responses: version (system version in Delta), resources, type URL, nonce.
+	versionField   = 1
+	resourcesField = protoconv.ResourceField
+	typeURLField   = 4
+	nonceField     = 5
 
-	deltaSystemVersionInfo = 1
-	deltaResources         = 2
-	deltaTypeURL           = 4
-	deltaNonce             = 5
-	deltaRemoved           = 6
-	deltaControlPlane      = 7
+	sotwControlPlane  = 6
+	deltaRemoved      = 6
+	deltaControlPlane = 7
 
 	resourceVersion  = 1
 	resourceResource = protoconv.ResourceField
@@ -229,55 +226,71 @@ func (w *wireWriter) done() mem.BufferSlice {
 	return w.out
 }
 
-func (m *sotwWire) marshal() mem.BufferSlice {
-	n := sizeString(sotwVersionInfo, m.versionInfo) + sizeString(sotwTypeURL, m.typeURL) + sizeString(sotwNonce, m.nonce)
-	if m.controlPlane != "" {
-		n += sizeBytes(sotwControlPlane, controlPlaneSize(m.controlPlane))
+// trailer is what both kinds of response end with, in field order: type URL (4), nonce
+// (5), the names of removed resources (6, Delta only) and the control plane (6 in SotW, 7
+// in Delta).
+type trailer struct {
+	typeURL, nonce    string
+	removed           []string
+	controlPlane      string
+	controlPlaneField protowire.Number
+}
+
+func (t trailer) size() int {
+	n := sizeString(typeURLField, t.typeURL) + sizeString(nonceField, t.nonce)
+	for _, name := range t.removed {
+		n += sizeBytes(deltaRemoved, len(name))
 	}
+	if t.controlPlane != "" {
+		n += sizeBytes(t.controlPlaneField, controlPlaneSize(t.controlPlane))
+	}
+	return n
+}
+
+func (t trailer) appendTo(b []byte) []byte {
+	b = appendString(b, typeURLField, t.typeURL)
+	b = appendString(b, nonceField, t.nonce)
+	for _, name := range t.removed {
+		b = protowire.AppendTag(b, deltaRemoved, protowire.BytesType)
+		b = protowire.AppendString(b, name)
+	}
+	return appendControlPlane(b, t.controlPlaneField, t.controlPlane)
+}
+
+func (m *sotwWire) marshal() mem.BufferSlice {
+	end := trailer{typeURL: m.typeURL, nonce: m.nonce, controlPlane: m.controlPlane, controlPlaneField: sotwControlPlane}
+	n := sizeString(versionField, m.versionInfo) + end.size()
 	for _, e := range m.resources {
-		n += sizeBytes(sotwResources, anySize(e))
+		n += sizeBytes(resourcesField, anySize(e))
 	}
 	var w wireWriter
 	w.size(n, m.resources)
-	w.b = appendString(w.b, sotwVersionInfo, m.versionInfo)
+	w.b = appendString(w.b, versionField, m.versionInfo)
 	for _, e := range m.resources {
-		w.resource(sotwResources, e)
+		w.resource(resourcesField, e)
 	}
-	w.b = appendString(w.b, sotwTypeURL, m.typeURL)
-	w.b = appendString(w.b, sotwNonce, m.nonce)
-	w.b = appendControlPlane(w.b, sotwControlPlane, m.controlPlane)
+	w.b = end.appendTo(w.b)
 	return w.done()
 }
 
 func (m *deltaWire) marshal() mem.BufferSlice {
 	versions := make([]string, len(m.resources))
-	n := sizeString(deltaSystemVersionInfo, m.systemVersionInfo) + sizeString(deltaTypeURL, m.typeURL) + sizeString(deltaNonce, m.nonce)
-	if m.controlPlane != "" {
-		n += sizeBytes(deltaControlPlane, controlPlaneSize(m.controlPlane))
-	}
+	end := trailer{typeURL: m.typeURL, nonce: m.nonce, removed: m.removed, controlPlane: m.controlPlane, controlPlaneField: deltaControlPlane}
+	n := sizeString(versionField, m.systemVersionInfo) + end.size()
 	for i, e := range m.resources {
 		versions[i] = strconv.FormatUint(e.hash, 16)
-		n += sizeBytes(deltaResources, deltaResourceSize(e, versions[i]))
-	}
-	for _, name := range m.removed {
-		n += sizeBytes(deltaRemoved, len(name))
+		n += sizeBytes(resourcesField, deltaResourceSize(e, versions[i]))
 	}
 	var w wireWriter
 	w.size(n, m.resources)
-	w.b = appendString(w.b, deltaSystemVersionInfo, m.systemVersionInfo)
+	w.b = appendString(w.b, versionField, m.systemVersionInfo)
 	for i, e := range m.resources {
-		w.b = appendHeader(w.b, deltaResources, deltaResourceSize(e, versions[i]))
+		w.b = appendHeader(w.b, resourcesField, deltaResourceSize(e, versions[i]))
 		w.b = appendString(w.b, resourceVersion, versions[i])
 		w.resource(resourceResource, e)
 		w.b = appendString(w.b, resourceName, e.name)
 	}
-	w.b = appendString(w.b, deltaTypeURL, m.typeURL)
-	w.b = appendString(w.b, deltaNonce, m.nonce)
-	for _, name := range m.removed {
-		w.b = protowire.AppendTag(w.b, deltaRemoved, protowire.BytesType)
-		w.b = protowire.AppendString(w.b, name)
-	}
-	w.b = appendControlPlane(w.b, deltaControlPlane, m.controlPlane)
+	w.b = end.appendTo(w.b)
 	return w.done()
 }
 
