@@ -1,7 +1,6 @@
 package model
 
 import (
-	"reflect"
 	"slices"
 	"sync"
 
@@ -36,6 +35,8 @@ type scopeCache struct {
 type scopeBase struct {
 	sc     *SidecarScope
 	vs, dr bool
+	// drHosts are the hosts of the changed DestinationRules, before and after each change.
+	drHosts []host.Name
 }
 
 func newScopeCache() *scopeCache {
@@ -199,6 +200,9 @@ func (ch *changes) carryScopes(prev *scopeCache, root string) *scopeCache {
 			next.scopes[k] = sc
 		case !other:
 			next.bases[k] = &scopeBase{sc: sc, vs: vs, dr: dr}
+			if dr {
+				next.bases[k].drHosts = ch.destinationRuleHosts
+			}
 		}
 	}
 	for k, b := range prev.bases {
@@ -206,7 +210,11 @@ func (ch *changes) carryScopes(prev *scopeCache, root string) *scopeCache {
 			continue
 		}
 		if vs, dr, other := ch.scopeEffects(b.sc, b.vs); !other {
-			next.bases[k] = &scopeBase{sc: b.sc, vs: b.vs || vs, dr: b.dr || dr}
+			nb := &scopeBase{sc: b.sc, vs: b.vs || vs, dr: b.dr || dr, drHosts: b.drHosts}
+			if dr {
+				nb.drHosts = slices.Concat(b.drHosts, ch.destinationRuleHosts)
+			}
+			next.bases[k] = nb
 		}
 	}
 	return next
@@ -294,6 +302,22 @@ func (sc *SidecarScope) hasServiceMatching(h host.Name) bool {
 		}
 	}
 	return false
+}
+
+// eachServiceMatching calls f for each service of sc a DestinationRule for host h
+// applies to (hasServiceMatching's).
+func (sc *SidecarScope) eachServiceMatching(h host.Name, f func(*Service)) {
+	if !h.IsWildcard() {
+		if s := sc.byHost[h]; s != nil {
+			f(s)
+		}
+		return
+	}
+	for _, s := range sc.services {
+		if s.Hostname.SubsetOf(h) {
+			f(s)
+		}
+	}
 }
 
 // PushKind is how much of a proxy's config a push must regenerate.
@@ -406,8 +430,11 @@ func SameScopeDestinationRules(a, b *SidecarScope) bool {
 	if a == nil || b == nil || len(a.destinationRules) != len(b.destinationRules) {
 		return false
 	}
-	if reflect.ValueOf(a.destinationRules).UnsafePointer() == reflect.ValueOf(b.destinationRules).UnsafePointer() {
+	if a.rulesID == b.rulesID {
 		return true // one map: patched scopes share their parent's when no rule changed
+	}
+	if changed, ok := changedRules(a, b); ok {
+		return len(changed) == 0
 	}
 	for h, r := range a.destinationRules {
 		o, ok := b.destinationRules[h]
@@ -426,10 +453,13 @@ func sameEffectiveRule(r, o *ConsolidatedDestinationRule) bool {
 
 // ChangedDestinationRuleHosts returns the hostnames whose DestinationRule (by
 // SidecarScope.DestinationRule; compared by the effective rule, Rule) differs between two
-// scopes.
+// scopes. The map must not be modified.
 func ChangedDestinationRuleHosts(a, b *SidecarScope) map[host.Name]bool {
+	if changed, ok := changedRules(a, b); ok {
+		return changed
+	}
 	out := map[host.Name]bool{}
-	if reflect.ValueOf(a.destinationRules).UnsafePointer() == reflect.ValueOf(b.destinationRules).UnsafePointer() {
+	if a.rulesID == b.rulesID {
 		return out
 	}
 	for h, r := range a.destinationRules {
@@ -443,6 +473,21 @@ func ChangedDestinationRuleHosts(a, b *SidecarScope) map[host.Name]bool {
 		}
 	}
 	return out
+}
+
+// changedRules returns what the scopes record of the hostnames whose effective rule
+// differs between them: nothing when they share their rules, the patched one's changes
+// when one's rules were patched from the other's. It reports false otherwise.
+func changedRules(a, b *SidecarScope) (map[host.Name]bool, bool) {
+	switch {
+	case a.rulesID == b.rulesID:
+		return nil, true
+	case b.rulesBase == a.rulesID && b.rulesChanged != nil:
+		return b.rulesChanged, true
+	case a.rulesBase == b.rulesID && a.rulesChanged != nil:
+		return a.rulesChanged, true
+	}
+	return nil, false
 }
 
 // importsAnyHost reports whether sc imports a service with one of the hostnames.

@@ -34,11 +34,14 @@ func TestPatchedScopesEqualComputed(t *testing.T) {
 				Route: []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: dest}}},
 			}}}}
 	}
-	dr := func(h string, lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *config.Config {
-		return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: "app", Name: "rule"},
+	namedDR := func(name, h string, lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *config.Config {
+		return &config.Config{Meta: config.Meta{Kind: schema.DestinationRule, Namespace: "app", Name: name},
 			Spec: &networkingv1alpha3.DestinationRule{Host: h, TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
 				LoadBalancer: &networkingv1alpha3.LoadBalancerSettings{LbPolicy: &networkingv1alpha3.LoadBalancerSettings_Simple{Simple: lb}},
 			}}}
+	}
+	dr := func(h string, lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *config.Config {
+		return namedDR("rule", h, lb)
 	}
 	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
 	scopeOf := func(pc *model.PushContext) *model.SidecarScope {
@@ -50,19 +53,28 @@ func TestPatchedScopesEqualComputed(t *testing.T) {
 	}
 	scopeOf(pc)
 	const api, db = "api.b.svc.cluster.local", "db.c.svc.cluster.local"
+	const web = "web.app.svc.cluster.local"
 	for _, s := range []struct {
 		what    string
-		set     *config.Config
-		imports string // a service the scope must import through the VirtualService
+		set     []*config.Config // each its own change; the scope is computed after the last
+		imports string           // a service the scope must import through the VirtualService
 	}{
-		{"a VirtualService routing to b", vs(api), api},
-		{"retargeted to c", vs(db), db},
-		{"a rule for the destination", dr(db, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST), db},
-		{"the rule edited", dr(db, networkingv1alpha3.LoadBalancerSettings_RANDOM), db},
-		{"retargeted to b with the rule's host elsewhere", vs(api), api},
+		{"a VirtualService routing to b", []*config.Config{vs(api)}, api},
+		{"retargeted to c", []*config.Config{vs(db)}, db},
+		{"a rule for the destination", []*config.Config{dr(db, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST)}, db},
+		{"the rule edited", []*config.Config{dr(db, networkingv1alpha3.LoadBalancerSettings_RANDOM)}, db},
+		{"the rule moved to web", []*config.Config{dr(web, networkingv1alpha3.LoadBalancerSettings_RANDOM)}, db},
+		{"two rules edited before the scope is used", []*config.Config{
+			namedDR("db", db, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST),
+			dr(web, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST),
+		}, db},
+		{"a wildcard rule", []*config.Config{namedDR("wild", "*.c.svc.cluster.local", networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN)}, db},
+		{"retargeted to b with the rule's host elsewhere", []*config.Config{vs(api)}, api},
 	} {
-		store.Set(s.set)
-		pc = pc.Derive(store, map[config.Key]struct{}{s.set.Key(): {}})
+		for _, c := range s.set {
+			store.Set(c)
+			pc = pc.Derive(store, map[config.Key]struct{}{c.Key(): {}})
+		}
 		got, want := scopeOf(pc), scopeOf(model.NewPushContext(store, pc.Mesh, pc.Options))
 		if got.ServiceForHostname(host.Name(s.imports)) == nil {
 			t.Fatalf("%s: the scope does not import %s", s.what, s.imports)

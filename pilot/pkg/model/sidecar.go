@@ -1,9 +1,11 @@
 package model
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
@@ -71,6 +73,11 @@ type SidecarScope struct {
 	services         []*Service
 	byHost           map[host.Name]*Service
 	destinationRules map[host.Name]*ConsolidatedDestinationRule
+	// rulesID identifies destinationRules: scopes that share the map share it. A scope
+	// whose rules were patched from another's records that one's rulesID (rulesBase) and
+	// the hostnames whose effective rule differs from it (rulesChanged).
+	rulesID, rulesBase uint64
+	rulesChanged       map[host.Name]bool
 	// vsDestinations are the destination hosts of the imported VirtualServices: services
 	// with these hostnames are imported even where the listeners' hosts do not match.
 	vsDestinations map[host.Name]bool
@@ -158,13 +165,19 @@ func (pc *PushContext) patchSidecarScope(b *scopeBase) *SidecarScope {
 			}
 		}
 	}
-	if !b.dr && slices.Equal(sc.services, old.services) {
-		sc.destinationRules = old.destinationRules
-		return sc
+	switch {
+	case !slices.Equal(sc.services, old.services):
+		sc.collectDestinationRules(pc, old.Namespace)
+	case b.dr:
+		sc.patchDestinationRules(pc, old, b.drHosts)
+	default:
+		sc.destinationRules, sc.rulesID = old.destinationRules, old.rulesID
 	}
-	sc.collectDestinationRules(pc, old.Namespace)
 	return sc
 }
+
+// rulesIDs numbers the scopes' rule maps (SidecarScope.rulesID).
+var rulesIDs atomic.Uint64
 
 // collectDestinationRules indexes, for each service of the scope, the rule a proxy of
 // namespace ns applies to it.
@@ -175,6 +188,31 @@ func (sc *SidecarScope) collectDestinationRules(pc *PushContext, ns string) {
 			sc.destinationRules[s.Hostname] = dr
 		}
 	}
+	sc.rulesID = rulesIDs.Add(1)
+}
+
+// patchDestinationRules sets the scope's rules from those of old, which has the same
+// services: a rule applies to the services its host matches, so only the services the
+// hosts of the changed rules (before and after the changes) match can have another. The
+// scope records which did (ChangedDestinationRuleHosts reads it).
+func (sc *SidecarScope) patchDestinationRules(pc *PushContext, old *SidecarScope, hosts []host.Name) {
+	rules := maps.Clone(old.destinationRules)
+	changed := map[host.Name]bool{}
+	for _, h := range hosts {
+		sc.eachServiceMatching(h, func(s *Service) {
+			dr := pc.destinationRuleFor(sc.Namespace, s)
+			if !sameEffectiveRule(dr, rules[s.Hostname]) {
+				changed[s.Hostname] = true
+			}
+			if dr != nil {
+				rules[s.Hostname] = dr
+			} else {
+				delete(rules, s.Hostname)
+			}
+		})
+	}
+	sc.destinationRules, sc.rulesID = rules, rulesIDs.Add(1)
+	sc.rulesBase, sc.rulesChanged = old.rulesID, changed
 }
 
 // hostImports are the hosts a listener imports from one namespace.
