@@ -31,6 +31,9 @@ type Watched struct {
 	sentHash uint64
 	// sent maps, for Delta streams, resource name to content hash as last sent.
 	sent map[string]uint64
+	// current is set, for Delta streams, while sent holds what the generator last
+	// returned for the connection: a push may then ask it for changes (DeltaGenerator).
+	current bool
 	// LastSent is when the last response was sent.
 	LastSent time.Time
 }

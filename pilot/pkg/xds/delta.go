@@ -54,6 +54,9 @@ func (s *Server) handleDelta(c *Connection, srv deltaSender, r *discoveryv3.Delt
 		c.watched[typeURL] = w
 	}
 	subscribed := applySubscription(w, r.GetResourceNamesSubscribe(), r.GetResourceNamesUnsubscribe())
+	if len(r.GetResourceNamesSubscribe()) > 0 || len(r.GetResourceNamesUnsubscribe()) > 0 {
+		w.current = false // sent no longer follows the generator's last answer
+	}
 	if r.GetErrorDetail() != nil {
 		if r.GetResponseNonce() == w.NonceSent {
 			w.LastNACK, w.nackedHash = r.GetErrorDetail().GetMessage(), w.sentHash
@@ -121,12 +124,20 @@ func (s *Server) pushDelta(c *Connection, srv deltaSender, req *model.PushReques
 // with force), and the names that went away; it reports whether it sent. A push that
 // changes nothing sends nothing.
 func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, req *model.PushRequest, force bool) (bool, error) {
-	es, ok := s.generateFor(c, typeURL, req)
-	if !ok {
-		return false, nil
-	}
 	c.mu.Lock()
 	w := c.watched[typeURL]
+	// A push may send only what the generator says changed while the client has what it
+	// last returned: its whole subscription (wildcard), unchanged since (current).
+	delta := req != nil && !force && w.Wildcard && w.current
+	c.mu.Unlock()
+	g, ok := s.generateFor(c, typeURL, req, delta)
+	c.mu.Lock()
+	if !ok {
+		w.current = false // the generator may remember what it did not return
+		c.mu.Unlock()
+		return false, nil
+	}
+	es := g.es
 	var changed, same []encoded
 	held := 0 // resources of es the client holds
 	for _, e := range es {
@@ -141,10 +152,17 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		}
 	}
 	var removed []string
+	switch {
+	case g.delta:
+		for _, name := range g.removed {
+			if _, ok := w.sent[name]; ok {
+				removed = append(removed, name)
+			}
+		}
 	// A push naming hosts sends only their clusters: absent names are not removals. The
 	// client holds nothing else when it holds as many resources as es has of them.
-	partial := req != nil && req.EndpointHosts != nil && typeURL == EndpointType
-	if !partial && held < len(w.sent) {
+	case req != nil && req.EndpointHosts != nil && typeURL == EndpointType:
+	case held < len(w.sent):
 		present := make(map[string]bool, len(es))
 		for _, e := range es {
 			present[e.name] = true
@@ -157,7 +175,10 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	}
 	slices.Sort(removed)
 	hash := setHash(changed) ^ uint64(len(removed))
-	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || (w.nackedHash != 0 && hash == w.nackedHash)
+	nacked := w.nackedHash != 0 && hash == w.nackedHash
+	skip := (req != nil && len(changed) == 0 && len(removed) == 0) || nacked
+	// What the generator returned is what the client has, unless it is not sent.
+	w.current = !nacked
 	c.mu.Unlock()
 	if skip {
 		recycle(es)
@@ -172,6 +193,9 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		resources: changed, removed: removed, controlPlane: s.controlPlaneID(),
 	}
 	if err := s.sendWithTimeout(func() error { return srv.SendMsg(resp) }); err != nil {
+		c.mu.Lock()
+		w.current = false
+		c.mu.Unlock()
 		return false, err
 	}
 	c.mu.Lock()

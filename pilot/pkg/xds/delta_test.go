@@ -1,11 +1,16 @@
 package xds
 
 import (
+	"maps"
 	"sort"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 )
 
 func names(r *discoveryv3.DeltaDiscoveryResponse) []string {
@@ -78,5 +83,109 @@ func TestDeltaReconnectDoesNotResendWhatTheClientHas(t *testing.T) {
 	r := recv(t, rs2)
 	if got := names(r); len(got) != 1 || got[0] != "b" {
 		t.Errorf("after reconnect sent %v, want only the changed b", got)
+	}
+}
+
+// deltaClusters is fakeClusters answering with changes to its last answer, as a
+// DeltaGenerator: it counts the answers of each kind.
+type deltaClusters struct {
+	*fakeClusters
+	last          map[string]time.Duration
+	deltas, fulls int
+}
+
+func (d *deltaClusters) Generate(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error) {
+	d.mu.Lock()
+	d.fulls++
+	d.last = maps.Clone(d.clusters)
+	d.mu.Unlock()
+	return d.fakeClusters.Generate(pc, p, names, req)
+}
+
+func (d *deltaClusters) GenerateDelta(_ *model.PushContext, _ *model.Proxy, _ []string, _ *model.PushRequest) ([]Resource, []string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deltas++
+	var rs []Resource
+	var removed []string
+	for n, t := range d.clusters {
+		if old, ok := d.last[n]; !ok || old != t {
+			rs = append(rs, Resource{Name: n, Message: &clusterv3.Cluster{Name: n, ConnectTimeout: durationpb.New(t)}})
+		}
+	}
+	for n := range d.last {
+		if _, ok := d.clusters[n]; !ok {
+			removed = append(removed, n)
+		}
+	}
+	removed = append(removed, "never-sent")
+	d.last = maps.Clone(d.clusters)
+	return rs, removed, true, nil
+}
+
+func (d *deltaClusters) counts() (deltas, fulls int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deltas, d.fulls
+}
+
+// TestDeltaPushesAskForChangesOnlyWhileTheClientIsCurrent checks that a push asks a
+// DeltaGenerator for changes only when the client was sent its last answer: not for a
+// subscription's first answer, nor after the subscription changed. Changes and removals
+// travel as given, less the removed names the client never had.
+func TestDeltaPushesAskForChangesOnlyWhileTheClientIsCurrent(t *testing.T) {
+	e := newEnv(t, nil)
+	gen := &deltaClusters{fakeClusters: e.gen}
+	e.server.generators[ClusterType] = gen
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(e.conn).DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := responses(st.Recv)
+	step := func(name string, wantDeltas, wantFulls int) {
+		t.Helper()
+		if d, f := gen.counts(); d != wantDeltas || f != wantFulls {
+			t.Fatalf("%s: %d delta and %d full answers, want %d and %d", name, d, f, wantDeltas, wantFulls)
+		}
+	}
+	_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: ClusterType})
+	first := recv(t, rs)
+	step("first request", 0, 1)
+	_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: first.Nonce})
+
+	e.gen.set("a", 5*time.Second)
+	e.gen.set("b", -1)
+	e.push(drKey)
+	r := recv(t, rs)
+	step("push", 1, 1)
+	if got := names(r); len(got) != 1 || got[0] != "a" || len(r.RemovedResources) != 1 || r.RemovedResources[0] != "b" {
+		t.Fatalf("delta push sent %v and removed %v, want a and b", got, r.RemovedResources)
+	}
+
+	_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: ClusterType, ResponseNonce: r.Nonce})
+	e.push(drKey)
+	noResponseDelta(t, rs)
+	step("push without changes", 2, 1)
+
+	// A subscription change: the next push takes a full answer.
+	_ = st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: ClusterType, ResourceNamesUnsubscribe: []string{"c"}})
+	waitFor(t, func() bool { return !e.connection().Watched()[ClusterType].current })
+	e.gen.set("d", time.Second)
+	e.push(drKey)
+	r = recv(t, rs)
+	step("push after a subscription change", 2, 2)
+	if got := names(r); len(got) != 1 || got[0] != "d" {
+		t.Fatalf("push after a subscription change sent %v, want d", got)
+	}
+}
+
+func noResponseDelta(t *testing.T, ch chan *discoveryv3.DeltaDiscoveryResponse) {
+	t.Helper()
+	select {
+	case r, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected response: %v, removed %v", names(r), r.RemovedResources)
+		}
+	case <-time.After(200 * time.Millisecond):
 	}
 }

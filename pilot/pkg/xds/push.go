@@ -136,30 +136,39 @@ func unchangedType(t string, req *model.PushRequest, before, after *model.Proxy)
 	return false
 }
 
+// generated is one type generated for a connection: every resource, or with delta those
+// that may have changed and the names of those gone (DeltaGenerator).
+type generated struct {
+	es      []encoded
+	removed []string
+	delta   bool
+}
+
 // generateFor builds one type for a connection from the push's PushContext, or the
-// current one when answering a request (req nil). A failure is logged and skips the
-// response: the proxy keeps what it has.
-func (s *Server) generateFor(c *Connection, typeURL string, req *model.PushRequest) ([]encoded, bool) {
+// current one when answering a request (req nil); with delta, as changes if the type's
+// generator can. A failure is logged and skips the response: the proxy keeps what it has.
+func (s *Server) generateFor(c *Connection, typeURL string, req *model.PushRequest, delta bool) (generated, bool) {
 	pc := s.PushContext()
 	if req != nil && req.Push != nil {
 		pc = req.Push
 	}
-	es, err := s.generate(c, c.proxy(), pc, typeURL, req)
+	g, err := s.generate(c, c.proxy(), pc, typeURL, req, delta)
 	if errors.Is(err, errNothingToSend) {
-		return nil, false
+		return g, false
 	}
 	if err != nil {
 		s.log.Error(err, "generate", "conn", c.ID, "type", ShortName(typeURL))
-		return nil, false
+		return g, false
 	}
-	return es, true
+	return g, true
 }
 
 // generate builds one type for a connection.
-func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, typeURL string, req *model.PushRequest) ([]encoded, error) {
+func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, typeURL string, req *model.PushRequest, delta bool) (generated, error) {
+	var g generated
 	gen := s.generators[typeURL]
 	if gen == nil {
-		return nil, fmt.Errorf("no generator for %s", typeURL)
+		return g, fmt.Errorf("no generator for %s", typeURL)
 	}
 	w := c.watch(typeURL)
 	var names []string
@@ -168,28 +177,33 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 		if typeURL == EndpointType && req != nil && req.EndpointHosts != nil {
 			names = endpointSubset(names, req.EndpointHosts)
 			if len(names) == 0 {
-				return nil, errNothingToSend
+				return g, errNothingToSend
 			}
 		}
 	}
 	s.generating <- struct{}{}
 	start := s.opts.Clock.Now()
-	rs, err := gen.Generate(pc, p, names, req)
-	var es []encoded
+	var rs []Resource
+	var err error
+	if dg, ok := gen.(DeltaGenerator); ok && delta {
+		rs, g.removed, g.delta, err = dg.GenerateDelta(pc, p, names, req)
+	} else {
+		rs, err = gen.Generate(pc, p, names, req)
+	}
 	if err == nil {
-		es, err = encode(rs)
+		g.es, err = encode(rs)
 	}
 	<-s.generating
 	if err != nil {
-		return nil, err
+		return g, err
 	}
 	size := 0
-	for _, e := range es {
+	for _, e := range g.es {
 		size += len(e.any.Value)
 	}
 	s.metrics.configSize.WithLabelValues(ShortName(typeURL)).Observe(float64(size))
 	s.metrics.generateTime.WithLabelValues(ShortName(typeURL)).Observe(s.opts.Clock.Since(start).Seconds())
-	return es, nil
+	return g, nil
 }
 
 // pushFor decides what a push must regenerate for a connection: requests without keys

@@ -97,10 +97,11 @@ func (s *Server) pushSotW(c *Connection, srv sotwSender, req *model.PushRequest)
 // has (and force is false) or what it rejected; it reports whether it sent. req is nil
 // when answering a request.
 func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req *model.PushRequest, force bool) (bool, error) {
-	es, ok := s.generateFor(c, typeURL, req)
+	g, ok := s.generateFor(c, typeURL, req, false)
 	if !ok {
 		return false, nil
 	}
+	es := g.es
 	hash := setHash(es)
 	c.mu.Lock()
 	w := c.watched[typeURL]

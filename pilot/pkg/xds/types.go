@@ -58,6 +58,18 @@ type Generator interface {
 	Generate(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error)
 }
 
+// DeltaGenerator is a Generator that can also answer with changes: what istiod's delta
+// generators do for CDS. Delta xDS pushes then send what changed without the generator
+// producing, and the server comparing, the thousands of resources that did not.
+type DeltaGenerator interface {
+	Generator
+	// GenerateDelta returns the resources that may have changed since the generator's
+	// last answer on the connection (p.Memo), Generate's or GenerateDelta's, with the
+	// names of those gone, and true; or, when it cannot tell, every resource and false,
+	// as Generate. The server asks only when the client was sent that last answer.
+	GenerateDelta(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) (rs []Resource, removed []string, delta bool, err error)
+}
+
 // GeneratorFunc adapts a function to Generator.
 type GeneratorFunc func(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error)
 

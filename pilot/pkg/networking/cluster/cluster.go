@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"slices"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
@@ -20,7 +22,7 @@ import (
 // It builds every cluster afresh; Cache.Build returns the same clusters encoded, sharing
 // the outbound ones between proxies.
 func BuildClusters(pc *model.PushContext, p *model.Proxy) []*clusterv3.Cluster {
-	rs := build(pc, p, nil)
+	rs, _, _ := build(pc, p, nil, false)
 	out := make([]*clusterv3.Cluster, len(rs))
 	for i, r := range rs {
 		out[i] = r.Message.(*clusterv3.Cluster)
@@ -32,8 +34,10 @@ func BuildClusters(pc *model.PushContext, p *model.Proxy) []*clusterv3.Cluster {
 // deterministic encoding and the encoding's hash.
 type Resource = protoconv.Resource
 
-// build is BuildClusters drawing the outbound clusters from cache (nil: build them).
-func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
+// build is BuildClusters drawing the outbound clusters from cache (nil: build them). With
+// delta it may return, and report that it did, only the clusters that may have changed
+// since the connection's last build and the names of those gone (Cache.BuildDelta).
+func build(pc *model.PushContext, p *model.Proxy, cache *Cache, delta bool) (rs []Resource, removed []string, isDelta bool) {
 	b := newBuilder(pc, p)
 	patches := pc.EnvoyFilters(p)
 	ctx := envoyfilter.SidecarOutbound
@@ -46,17 +50,25 @@ func build(pc *model.PushContext, p *model.Proxy, cache *Cache) []Resource {
 	} else {
 		cp = envoyfilter.NewClusterPatcher(patches, ctx)
 	}
-	out := cache.allOutbound(b, cp)
-	out = append(out, patched(cp, b.blackHole())...)
+	ob := cache.allOutbound(b, cp, delta)
+	tail := patched(cp, b.blackHole())
 	if p.Type == model.SidecarProxy {
-		out = append(out, patched(cp, b.passthrough())...)
+		tail = append(tail, patched(cp, b.passthrough())...)
 	}
-	out = append(out, resources(cp.Added())...)
+	tail = append(tail, resources(cp.Added())...)
 	if p.Type == model.SidecarProxy {
 		in := append(b.inboundClusters(), b.inboundPassthrough())
-		out = append(out, resources(envoyfilter.PatchClusters(patches, envoyfilter.SidecarInbound, in, b.servedHosts))...)
+		tail = append(tail, resources(envoyfilter.PatchClusters(patches, envoyfilter.SidecarInbound, in, b.servedHosts))...)
 	}
-	return dedupe(out)
+	if ob.delta {
+		if rs, removed, ok := ob.changes(slices.Concat(ob.clusters, tail)); ok {
+			ob.remember(tail, false)
+			return rs, removed, true
+		}
+	}
+	rs, dropped := dedupe(append(ob.all(), tail...))
+	ob.remember(tail, dropped)
+	return rs, nil, false
 }
 
 // patched applies the patcher to clusters built for this proxy alone.
@@ -78,11 +90,11 @@ func resources(cs []*clusterv3.Cluster) []Resource {
 	return out
 }
 
-// dedupe keeps the first cluster of each name. Names are told apart by their hashes
+// dedupe keeps the first cluster of each name, and reports whether it dropped any. Names are told apart by their hashes
 // (protoconv.Resource.NameHash for cached clusters): a sidecar's thousand cluster names
 // are spread over the cache's memory, and reading them cost more than the rest of a build
 // from a connection's last one. Names whose hashes collide are compared.
-func dedupe(rs []Resource) []Resource {
+func dedupe(rs []Resource) ([]Resource, bool) {
 	seen := make(map[uint64]int32, len(rs))
 	var exact map[string]bool // names of colliding hashes
 	out := rs[:0]
@@ -108,5 +120,5 @@ func dedupe(rs []Resource) []Resource {
 		}
 		out = append(out, r)
 	}
-	return out
+	return out, len(out) < len(rs)
 }

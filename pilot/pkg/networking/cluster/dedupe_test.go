@@ -18,10 +18,17 @@ func TestDedupe(t *testing.T) {
 		r("e", 7, 9), r("d", 0, 10), r("e", 7, 11),
 	}
 	var got []string
-	for _, x := range dedupe(in) {
+	out, dropped := dedupe(in)
+	if !dropped {
+		t.Error("dedupe did not report the dropped resources")
+	}
+	for _, x := range out {
 		got = append(got, fmt.Sprintf("%s%d", x.Name, x.Hash))
 	}
 	if want := []string{"a1", "b2", "c3", "d7", "e9"}; !slices.Equal(got, want) {
 		t.Errorf("dedupe = %v, want %v", got, want)
+	}
+	if _, dropped := dedupe([]Resource{r("a", 0, 1), r("b", 7, 2), r("c", 7, 3)}); dropped {
+		t.Error("dedupe reported dropping from distinct names")
 	}
 }

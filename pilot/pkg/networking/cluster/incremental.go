@@ -47,11 +47,16 @@ type lastOutbound struct {
 	scope    *model.SidecarScope
 	services []*model.Service
 	// ports are the clusters of each port, services[i]'s from ports[first[i]] to
-	// ports[first[i+1]]; nil for those built for the proxy alone.
+	// ports[first[i+1]]; nil for those built for the proxy alone, whose names are in own.
 	ports []*[]Resource
 	first []uint32
+	own   map[uint32][]string
 	// n is the number of clusters built, to size the next build.
 	n int
+	// tail are the names of the clusters the build returned after the outbound ones, and
+	// dropped whether it dropped clusters of a name it had returned already (dedupe).
+	tail    []string
+	dropped bool
 }
 
 // keeper returns which services of the proxy's scope can keep their clusters from last,
@@ -81,32 +86,68 @@ func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher) fun
 // of returns the clusters of the ports of services[i].
 func (last *lastOutbound) of(i int) []*[]Resource { return last.ports[last.first[i]:last.first[i+1]] }
 
+// names appends the names of the clusters of services[i] to out.
+func (last *lastOutbound) names(i int, out []string) []string {
+	for k := last.first[i]; k < last.first[i+1]; k++ {
+		if rs := last.ports[k]; rs != nil {
+			for _, r := range *rs {
+				out = append(out, r.Name)
+			}
+		} else {
+			out = append(out, last.own[k]...)
+		}
+	}
+	return out
+}
+
+// outboundBuild is the outbound part of a build for a connection: every cluster or, for
+// a delta, the clusters of the services it did not keep from the connection's last build.
+type outboundBuild struct {
+	clusters []Resource
+	delta    bool
+	// last and next are the connection's last build and this one (nil: not remembered).
+	last, next *lastOutbound
+	// For a delta: kept[i] is set for the services kept from last, and the clusters of
+	// the others are clusters[bounds[i]:bounds[i+1]].
+	kept   []bool
+	bounds []uint32
+}
+
 // allOutbound returns the outbound clusters of every service port in the proxy's scope,
 // patched, keeping from the connection's last build the clusters of the services that
-// did not change.
-func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resource {
+// did not change. With delta, the kept clusters are left out when the last build allows
+// it (outboundBuild.delta).
+func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bool) *outboundBuild {
+	ob := &outboundBuild{}
 	if b.proxy.SidecarScope == nil {
-		return nil
+		return ob
 	}
 	svcs := b.proxy.SidecarScope.Services()
 	memo := c != nil && b.proxy.Memo != nil
-	var last, next *lastOutbound
 	if memo {
-		last, _ = b.proxy.Memo.Load(outboundKey{c}).(*lastOutbound)
+		ob.last, _ = b.proxy.Memo.Load(outboundKey{c}).(*lastOutbound)
 		if b.pc.OutboundRulesFromScope(b.proxy) {
-			next = &lastOutbound{
+			ob.next = &lastOutbound{
 				patcher: cp, mesh: b.mesh, sidecar: b.proxy.Type == model.SidecarProxy,
 				authn: b.pc.AuthnVersion(), endpoints: b.pc.EndpointsVersion(),
 				scope: b.proxy.SidecarScope, services: svcs, first: make([]uint32, len(svcs)+1),
 			}
-			if last != nil {
-				next.ports = make([]*[]Resource, 0, len(last.ports))
+			if ob.last != nil {
+				ob.next.ports = make([]*[]Resource, 0, len(ob.last.ports))
 			}
 		}
 	}
+	last, next := ob.last, ob.next
 	keep := last.keeper(b, cp)
+	// A delta needs the last build's names to be unique: a kept cluster then shadows none
+	// of the others (build).
+	ob.delta = delta && keep != nil && next != nil && !last.dropped
 	size := 2*len(svcs) + 8 // extra ports and subsets
-	if last != nil {
+	switch {
+	case ob.delta:
+		size = 8
+		ob.kept, ob.bounds = make([]bool, len(svcs)), make([]uint32, len(svcs)+1)
+	case last != nil:
 		size = last.n + 8
 	}
 	out := make([]Resource, 0, size)
@@ -115,11 +156,18 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 		if next != nil {
 			next.first[i] = uint32(len(next.ports))
 		}
+		if ob.delta {
+			ob.bounds[i] = uint32(len(out))
+		}
 		// Kept first: it compares pointers, where reading each service was a cache miss.
 		// (An alias service kept has no clusters, as it had none.)
 		if keep != nil && keep(i, svc) {
-			for _, rs := range last.of(i) {
-				out = append(out, *rs...)
+			if ob.delta {
+				ob.kept[i] = true
+			} else {
+				for _, rs := range last.of(i) {
+					out = append(out, *rs...)
+				}
 			}
 			if next != nil {
 				next.ports = append(next.ports, last.of(i)...)
@@ -138,25 +186,111 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher) []Resour
 			out = append(out, *rs...)
 			if next != nil {
 				if !shared {
+					next.ownNames(uint32(len(next.ports)), *rs)
 					rs = nil
 				}
 				next.ports = append(next.ports, rs)
 			}
 		}
 	}
+	if ob.delta {
+		ob.bounds[len(svcs)] = uint32(len(out))
+	}
+	ob.clusters = out
 	if memo {
 		c.kept.Add(int64(kept))
 		c.built.Add(int64(len(svcs) - kept))
 		if next != nil {
 			next.first[len(svcs)] = uint32(len(next.ports))
-			next.n = len(out)
 			next.ports = slices.Clip(next.ports)
-			b.proxy.Memo.Store(outboundKey{c}, next)
-		} else {
-			b.proxy.Memo.Store(outboundKey{c}, nil)
+			next.n = len(out)
+			if ob.delta {
+				next.n = last.n // a size hint
+			}
+		}
+		// Stored even when nil: a build that cannot remember forgets the last one.
+		b.proxy.Memo.Store(outboundKey{c}, next)
+	}
+	return ob
+}
+
+// ownNames records the names of the clusters of port k, built for the proxy alone.
+func (last *lastOutbound) ownNames(k uint32, rs []Resource) {
+	if last.own == nil {
+		last.own = map[uint32][]string{}
+	}
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Name
+	}
+	last.own[k] = names
+}
+
+// all returns every outbound cluster, in the scope's order.
+func (ob *outboundBuild) all() []Resource {
+	if !ob.delta {
+		return ob.clusters
+	}
+	out := make([]Resource, 0, ob.last.n+8)
+	for i, kept := range ob.kept {
+		if !kept {
+			out = append(out, ob.clusters[ob.bounds[i]:ob.bounds[i+1]]...)
+			continue
+		}
+		for _, rs := range ob.last.of(i) {
+			out = append(out, *rs...)
 		}
 	}
 	return out
+}
+
+// changes returns a delta build's clusters, rs being those of the services not kept
+// followed by the rest (tail), as changes to the connection's last build: rs deduplicated
+// and the names of the last build's clusters that are gone. It reports false when rs has
+// a name the last build did not have outside the kept services (the name may be a kept
+// cluster's, which comes first), or a name twice: the whole build must be deduplicated.
+func (ob *outboundBuild) changes(rs []Resource) ([]Resource, []string, bool) {
+	old := map[string]bool{} // names of the last build's clusters not kept; true until met
+	var names []string
+	for i := range ob.last.services {
+		if i >= len(ob.kept) || !ob.kept[i] {
+			names = ob.last.names(i, names[:0])
+			for _, n := range names {
+				old[n] = true
+			}
+		}
+	}
+	for _, n := range ob.last.tail {
+		old[n] = true
+	}
+	for _, r := range rs {
+		met, ok := old[r.Name]
+		if !ok || !met {
+			return nil, nil, false // new, or twice
+		}
+		old[r.Name] = false
+	}
+	var removed []string
+	for n, gone := range old {
+		if gone {
+			removed = append(removed, n)
+		}
+	}
+	slices.Sort(removed)
+	return rs, removed, true
+}
+
+// remember records the rest of the build in the connection's memo: the names of the
+// clusters after the outbound ones, and whether deduplication dropped any.
+func (ob *outboundBuild) remember(tail []Resource, dropped bool) {
+	if ob.next == nil {
+		return
+	}
+	ob.next.tail = make([]string, len(tail))
+	for i, r := range tail {
+		ob.next.tail[i] = r.Name
+	}
+	ob.next.dropped = dropped
 }
 
 // Kept returns how many services' outbound clusters builds with a connection kept from

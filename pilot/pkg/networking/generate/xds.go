@@ -19,12 +19,7 @@ import (
 func Generators() map[string]xds.Generator {
 	cache, routeCache, endpoints := cluster.NewCache(), route.NewCache(), endpoint.NewCache()
 	return map[string]xds.Generator{
-		xds.ClusterType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
-			if p.IsProxylessGRPC() {
-				return named(grpcgen.BuildClusters(pc, p, names)), nil
-			}
-			return filter(cache.Build(pc, p), names), nil
-		}),
+		xds.ClusterType:  clusters{cache},
 		xds.ListenerType: xds.GeneratorFunc(listeners),
 		xds.RouteType: xds.GeneratorFunc(func(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
 			if p.IsProxylessGRPC() {
@@ -36,6 +31,26 @@ func Generators() map[string]xds.Generator {
 			return endpoints.Build(pc, p, names), nil
 		}),
 	}
+}
+
+// clusters generates CDS, for Delta pushes as changes to a connection's last clusters
+// when the subscription is the wildcard (cluster.Cache.BuildDelta).
+type clusters struct{ cache *cluster.Cache }
+
+func (g clusters) Generate(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
+	if p.IsProxylessGRPC() {
+		return named(grpcgen.BuildClusters(pc, p, names)), nil
+	}
+	return filter(g.cache.Build(pc, p), names), nil
+}
+
+func (g clusters) GenerateDelta(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]xds.Resource, []string, bool, error) {
+	if p.IsProxylessGRPC() || names != nil {
+		rs, err := g.Generate(pc, p, names, req)
+		return rs, nil, false, err
+	}
+	rs, removed, delta := g.cache.BuildDelta(pc, p)
+	return rs, removed, delta, nil
 }
 
 func listeners(pc *model.PushContext, p *model.Proxy, names []string, _ *model.PushRequest) ([]xds.Resource, error) {
