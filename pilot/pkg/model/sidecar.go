@@ -156,7 +156,7 @@ func (pc *PushContext) patchSidecarScope(b *scopeBase) *SidecarScope {
 		}
 		// The services are the listeners' and then the VirtualServices' destinations, in
 		// order: the same destinations import the same services.
-		if !slices.Equal(vsDestinationOrder(sc.EgressListeners), vsDestinationOrder(old.EgressListeners)) {
+		if !sameVSDestinationOrder(sc.EgressListeners, old.EgressListeners) {
 			sc.byHost = make(map[host.Name]*Service, n)
 			sc.services = make([]*Service, 0, n)
 			sc.collectServices(pc, old.Namespace)
@@ -433,6 +433,23 @@ func vsDestinationOrder(ls []*EgressListener) []listenerHost {
 		}
 	}
 	return out
+}
+
+// sameVSDestinationOrder reports whether two versions of the same egress listeners list
+// the same VirtualService destinations in the same order (vsDestinationOrder). When each
+// listener selects as many VirtualServices in both, only those that differ are read.
+func sameVSDestinationOrder(a, b []*EgressListener) bool {
+	aligned := len(a) == len(b)
+	for i := 0; aligned && i < len(a); i++ {
+		va, vb := a[i].VirtualServices, b[i].VirtualServices
+		aligned = len(va) == len(vb)
+		for j := 0; aligned && j < len(va); j++ {
+			aligned = va[j] == vb[j] || slices.Equal(
+				virtualServiceDestinationHosts(va[j].Spec.(*networkingv1alpha3.VirtualService)),
+				virtualServiceDestinationHosts(vb[j].Spec.(*networkingv1alpha3.VirtualService)))
+		}
+	}
+	return aligned || slices.Equal(vsDestinationOrder(a), vsDestinationOrder(b))
 }
 
 func (sc *SidecarScope) appendService(s *Service) {

@@ -134,25 +134,8 @@ func (c *Cache) remember(pc *model.PushContext, p *model.Proxy, name string, el 
 // VirtualServices has a wildcard host or a host that names no such service and would get
 // a virtual host of its own.
 func changedHosts(before, after []*config.Config, view *portServices) ([]host.Name, bool) {
-	kept := make(map[*config.Config]bool, len(before))
-	for _, c := range before {
-		kept[c] = true
-	}
-	var changed []*config.Config
-	for _, c := range after {
-		if kept[c] {
-			delete(kept, c)
-		} else {
-			changed = append(changed, c)
-		}
-	}
-	for _, c := range before {
-		if kept[c] {
-			changed = append(changed, c)
-		}
-	}
 	set := map[host.Name]bool{}
-	for _, c := range changed {
+	for _, c := range changedConfigs(before, after) {
 		named := 0
 		vsHosts := c.Spec.(*networkingv1alpha3.VirtualService).GetHosts()
 		for _, h := range vsHosts {
@@ -172,6 +155,38 @@ func changedHosts(before, after []*config.Config, view *portServices) ([]host.Na
 		}
 	}
 	return slices.Sorted(maps.Keys(set)), true
+}
+
+// changedConfigs returns the VirtualServices in only one of before and after. Lists of
+// the same length are compared position by position (an edit replaces one in place), a
+// superset when they were reordered; others as sets.
+func changedConfigs(before, after []*config.Config) []*config.Config {
+	var changed []*config.Config
+	if len(before) == len(after) {
+		for i, c := range after {
+			if c != before[i] {
+				changed = append(changed, before[i], c)
+			}
+		}
+		return changed
+	}
+	kept := make(map[*config.Config]bool, len(before))
+	for _, c := range before {
+		kept[c] = true
+	}
+	for _, c := range after {
+		if kept[c] {
+			delete(kept, c)
+		} else {
+			changed = append(changed, c)
+		}
+	}
+	for _, c := range before {
+		if kept[c] {
+			changed = append(changed, c)
+		}
+	}
+	return changed
 }
 
 // claimant returns the VirtualService whose group builds the virtual host of service
