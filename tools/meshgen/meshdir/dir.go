@@ -20,6 +20,10 @@ type Dir struct {
 	files   map[string][]config.Key
 	byKind  map[config.Kind][]config.Key
 	configs map[config.Key]*config.Config
+	// yaml is each object's document: an Update marshals the object it replaces only, so
+	// that rewriting a file of hundreds of objects takes a copy, not their marshalling
+	// (which load runs would otherwise count in the edit's time).
+	yaml map[config.Key][]byte
 }
 
 // FileName is the file an object goes to: the lower-case kind and namespace
@@ -39,7 +43,7 @@ func Write(dir string, configs []*config.Config) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	d := &Dir{Path: dir, files: map[string][]config.Key{}, byKind: map[config.Kind][]config.Key{}, configs: map[config.Key]*config.Config{}}
+	d := &Dir{Path: dir, files: map[string][]config.Key{}, byKind: map[config.Kind][]config.Key{}, configs: map[config.Key]*config.Config{}, yaml: map[config.Key][]byte{}}
 	for _, c := range configs {
 		k := c.Key()
 		if _, dup := d.configs[k]; dup {
@@ -79,16 +83,24 @@ func (d *Dir) Update(c *config.Config) error {
 	if _, ok := d.configs[k]; !ok {
 		return fmt.Errorf("%s: not in %s", k, d.Path)
 	}
-	d.configs[k] = c
+	y, err := Marshal(c)
+	if err != nil {
+		return err
+	}
+	d.configs[k], d.yaml[k] = c, y
 	return d.writeFile(FileName(c.Kind, c.Namespace))
 }
 
 func (d *Dir) writeFile(name string) error {
 	var b bytes.Buffer
 	for i, k := range d.files[name] {
-		y, err := Marshal(d.configs[k])
-		if err != nil {
-			return err
+		y := d.yaml[k]
+		if y == nil {
+			var err error
+			if y, err = Marshal(d.configs[k]); err != nil {
+				return err
+			}
+			d.yaml[k] = y
 		}
 		if i > 0 {
 			b.WriteString("---\n")
