@@ -186,8 +186,11 @@ func parseFile(name string, data []byte, opts Options, prev parsedDocs) (*Result
 		}
 		sum := sha256.Sum256([]byte(doc))
 		d := &parsed[i]
-		if i < len(prev) && prev[i].sum == sum && prev[i].start == start {
+		// A document is parsed again only when its text changed, or when it moved and
+		// its error names a line of the file.
+		if i < len(prev) && prev[i].sum == sum && (prev[i].start == start || prev[i].err == nil) {
 			*d = prev[i]
+			d.start = start
 		} else {
 			docsParsed.Add(1)
 			d.sum, d.start = sum, start

@@ -680,9 +680,11 @@ func TestSyncFilesParsesOnlyChangedDocuments(t *testing.T) {
 	}{
 		{"the middle document edited", docs(a, dr("b", "LEAST_REQUEST"), c), 1},
 		{"nothing changed", docs(a, dr("b", "LEAST_REQUEST"), c), 0},
-		{"a document's lines added: those after it move", docs(a+"# note\n", dr("b", "LEAST_REQUEST"), c), 3},
-		{"a bad document, shorter: the one after it moves", docs(a+"# note\n", badDoc, c), 2},
-		{"the bad document fixed", docs(a+"# note\n", b, c), 2},
+		{"a document's lines added: those after it move, unparsed", docs(a+"# note\n", dr("b", "LEAST_REQUEST"), c), 1},
+		{"a bad document, shorter: the one after it moves", docs(a+"# note\n", badDoc, c), 1},
+		{"the bad document fixed", docs(a+"# note\n", b, c), 1},
+		{"a bad document last", docs(a+"# note\n", b, badDoc), 1},
+		{"lines added before it: its error's line moves", docs(a+"# note\n# more\n", b, badDoc), 2},
 	} {
 		write(t, dir, "drs.yaml", s.content)
 		before := docsParsed.Load()
