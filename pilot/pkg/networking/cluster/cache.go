@@ -125,14 +125,27 @@ func (c *Cache) BuildDelta(pc *model.PushContext, p *model.Proxy) (rs []Resource
 	return build(pc, p, c, true)
 }
 
-// outbound returns the patched outbound clusters of one service port, and whether they
-// are shared: from the cache, in a slice the cache keeps (callers must not change it). A
-// nil cache builds them.
-func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) (*[]Resource, bool) {
+// portKind says how a port's outbound clusters were made.
+type portKind int
+
+const (
+	// sharedPort: from the cache, in a slice the cache keeps.
+	sharedPort portKind = iota
+	// patchedPort: the cache's clusters patched for this proxy alone, a function of the
+	// cache entry and the patcher's plans.
+	patchedPort
+	// ownPort: built for this proxy alone (DNS, STATIC, ORIGINAL_DST, PASSTHROUGH load
+	// balancing; or without a cache): they read the proxy and the endpoints.
+	ownPort
+)
+
+// outbound returns the patched outbound clusters of one service port, and how they were
+// made; shared ones must not be changed. A nil cache builds them.
+func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.Service, port *model.Port) (*[]Resource, portKind) {
 	o := b.outbound(svc, port)
 	if c == nil || svc.Resolution != model.ClientSideLB || passthroughLB(o.rule.Spec()) {
 		rs := patched(cp, b.outboundClusters(o)...)
-		return &rs, false
+		return &rs, ownPort
 	}
 	e := c.lookup(b, o)
 	// Patches matched by port plan every cluster of a port alike: then the patched
@@ -148,12 +161,12 @@ func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.
 	}
 	switch {
 	case unchanged:
-		return &e.encoded, true
+		return &e.encoded, sharedPort
 	case key == "":
 		same = false // removed, or patched without a key: per proxy
 	case same:
 		if rs := e.result(key); rs != nil {
-			return rs, true
+			return rs, sharedPort
 		}
 	}
 	out := make([]Resource, 0, len(e.encoded))
@@ -177,9 +190,11 @@ func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.
 		}
 	}
 	if shared {
-		return e.keepResult(key, out)
+		if rs, kept := e.keepResult(key, out); kept {
+			return rs, sharedPort
+		}
 	}
-	return &out, false
+	return &out, patchedPort
 }
 
 // lookup returns the entry for o as the proxy would build it, building it when the cache

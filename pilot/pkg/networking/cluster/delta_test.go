@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -173,11 +174,16 @@ func (m *deltaMesh) change(rng *rand.Rand) string {
 			set(addClusterFilter(added))
 		}
 	case 9:
+		// Mesh-wide, or the proxy's own: its clusters are patched for it alone.
 		what = "connect timeout filter"
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			set(timeoutFilter("istio-system", "timeout", fmt.Sprintf("%ds", 1+rng.IntN(3)), nil))
-		} else {
+		case 1:
+			set(timeoutFilter("a", "timeout", fmt.Sprintf("%ds", 4+rng.IntN(3)), map[string]string{"app": "web"}))
+		default:
 			del(config.Key{Kind: schema.EnvoyFilter, Namespace: "istio-system", Name: "timeout"})
+			del(config.Key{Kind: schema.EnvoyFilter, Namespace: "a", Name: "timeout"})
 		}
 	case 10:
 		// The proxy's namespace importing its own services only, and what its
@@ -243,4 +249,52 @@ func addClusterFilter(name string) *config.Config {
 		Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_ADD, Value: v},
 	}}}
 	return &config.Config{Meta: config.Meta{Kind: schema.EnvoyFilter, Namespace: "istio-system", Name: "add"}, Spec: ef}
+}
+
+// TestBuildDeltaKeepsClustersPatchedForTheProxyAlone checks that a delta keeps, without
+// holding them, the clusters the proxy's own EnvoyFilter patched for it alone: after a
+// rule edit only the rule's service is built again, where a whole build patches every
+// service again (the first change after a proxy connects once did).
+func TestBuildDeltaKeepsClustersPatchedForTheProxyAlone(t *testing.T) {
+	store := model.NewStore()
+	for i, name := range []string{"web", "api", "db", "cache"} {
+		store.Set(kubeService("team", name, fmt.Sprintf("10.96.0.%d", i+1)))
+	}
+	store.Set(timeoutFilter("team", "web-timeout", "7s", map[string]string{"app": "web"}))
+	store.Set(rule("team", "api", "api.team.svc.cluster.local", 10))
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	c := cluster.NewCache()
+	memo := model.NewMemo()
+	build := func(delta bool) (rs []cluster.Resource, kept, built int64) {
+		t.Helper()
+		p := sidecarIn(t, pc, "team", "10.0.0.1", map[string]string{"app": "web"})
+		p.Memo = memo
+		k0, b0 := c.Kept()
+		if delta {
+			var ok bool
+			if rs, _, ok = c.BuildDelta(pc, p); !ok {
+				t.Fatal("no delta")
+			}
+		} else {
+			rs = c.Build(pc, p)
+		}
+		k, b := c.Kept()
+		return rs, k - k0, b - b0
+	}
+	build(false)
+	r := rule("team", "api", "api.team.svc.cluster.local", 5)
+	store.Set(r)
+	pc = pc.Derive(store, map[config.Key]struct{}{r.Key(): {}})
+	rs, kept, built := build(true)
+	if kept != 3 || built != 1 {
+		t.Errorf("a delta after a rule edit kept %d services and built %d, want 3 and 1", kept, built)
+	}
+	for _, x := range rs {
+		if strings.HasPrefix(x.Name, "outbound|") && !strings.HasSuffix(x.Name, "|api.team.svc.cluster.local") {
+			t.Errorf("the delta returned %s", x.Name)
+		}
+	}
+	if _, kept, _ = build(false); kept != 0 {
+		t.Errorf("a whole build kept %d services patched for the proxy alone", kept)
+	}
 }

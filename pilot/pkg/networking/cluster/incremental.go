@@ -47,7 +47,8 @@ type lastOutbound struct {
 	scope    *model.SidecarScope
 	services []*model.Service
 	// ports are the clusters of each port, services[i]'s from ports[first[i]] to
-	// ports[first[i+1]]; nil for those built for the proxy alone, whose names are in own.
+	// ports[first[i+1]]; nil for those built for the proxy alone, patchedAlone for the
+	// cache's patched for it alone: the names of both are in own.
 	ports []*[]Resource
 	first []uint32
 	own   map[uint32][]string
@@ -59,9 +60,17 @@ type lastOutbound struct {
 	dropped bool
 }
 
+// patchedAlone marks, in lastOutbound.ports, a port whose clusters were the cache's
+// patched for the proxy alone (a workload's own patch value, or a plan the cache keeps no
+// more variants of). They are not held (a copy per proxy), but they are a function of
+// what the keeper compares: the same again while it keeps the service. A delta, which
+// sends only what changed, keeps them without their bytes; a whole build patches them
+// again.
+var patchedAlone = &[]Resource{}
+
 // keeper returns which services of the proxy's scope can keep their clusters from last,
-// or nil when none can.
-func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher) func(i int, svc *model.Service) bool {
+// or nil when none can; with delta, those with clusters patched for the proxy alone too.
+func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher, delta bool) func(i int, svc *model.Service) bool {
 	if last == nil || !last.patcher.Same(cp) || last.mesh != b.mesh || last.sidecar != (b.proxy.Type == model.SidecarProxy) ||
 		last.authn != b.pc.AuthnVersion() || !b.pc.OutboundRulesFromScope(b.proxy) {
 		return nil
@@ -79,7 +88,12 @@ func (last *lastOutbound) keeper(b *builder, cp *envoyfilter.ClusterPatcher) fun
 		if i >= len(last.services) || last.services[i] != svc || rebuild[svc] {
 			return false
 		}
-		return !slices.Contains(last.of(i), nil)
+		for _, rs := range last.of(i) {
+			if rs == nil || (rs == patchedAlone && !delta) {
+				return false
+			}
+		}
+		return true
 	}
 }
 
@@ -89,7 +103,7 @@ func (last *lastOutbound) of(i int) []*[]Resource { return last.ports[last.first
 // names appends the names of the clusters of services[i] to out.
 func (last *lastOutbound) names(i int, out []string) []string {
 	for k := last.first[i]; k < last.first[i+1]; k++ {
-		if rs := last.ports[k]; rs != nil {
+		if rs := last.ports[k]; rs != nil && rs != patchedAlone {
 			for _, r := range *rs {
 				out = append(out, r.Name)
 			}
@@ -105,6 +119,10 @@ func (last *lastOutbound) names(i int, out []string) []string {
 type outboundBuild struct {
 	clusters []Resource
 	delta    bool
+	// cache, b and cp built it.
+	cache *Cache
+	b     *builder
+	cp    *envoyfilter.ClusterPatcher
 	// last and next are the connection's last build and this one (nil: not remembered).
 	last, next *lastOutbound
 	// For a delta: kept[i] is set for the services kept from last, and the clusters of
@@ -118,7 +136,7 @@ type outboundBuild struct {
 // did not change. With delta, the kept clusters are left out when the last build allows
 // it (outboundBuild.delta).
 func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bool) *outboundBuild {
-	ob := &outboundBuild{}
+	ob := &outboundBuild{cache: c, b: b, cp: cp}
 	if b.proxy.SidecarScope == nil {
 		return ob
 	}
@@ -138,10 +156,11 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bo
 		}
 	}
 	last, next := ob.last, ob.next
-	keep := last.keeper(b, cp)
 	// A delta needs the last build's names to be unique: a kept cluster then shadows none
 	// of the others (build).
-	ob.delta = delta && keep != nil && next != nil && !last.dropped
+	ob.delta = delta && next != nil && last != nil && !last.dropped
+	keep := last.keeper(b, cp, ob.delta)
+	ob.delta = ob.delta && keep != nil
 	size := 2*len(svcs) + 8 // extra ports and subsets
 	switch {
 	case ob.delta:
@@ -170,28 +189,17 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bo
 				}
 			}
 			if next != nil {
-				next.ports = append(next.ports, last.of(i)...)
+				for k, rs := range last.of(i) {
+					if rs == patchedAlone {
+						next.own = setKey(next.own, uint32(len(next.ports)), last.own[last.first[i]+uint32(k)])
+					}
+					next.ports = append(next.ports, rs)
+				}
 			}
 			kept++
 			continue
 		}
-		if svc.Resolution == model.Alias {
-			continue
-		}
-		for _, port := range svc.Ports {
-			if port.Protocol == protocol.UDP {
-				continue
-			}
-			rs, shared := c.outbound(b, cp, svc, port)
-			out = append(out, *rs...)
-			if next != nil {
-				if !shared {
-					next.ownNames(uint32(len(next.ports)), *rs)
-					rs = nil
-				}
-				next.ports = append(next.ports, rs)
-			}
-		}
+		out = ob.service(svc, out)
 	}
 	if ob.delta {
 		ob.bounds[len(svcs)] = uint32(len(out))
@@ -214,16 +222,44 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bo
 	return ob
 }
 
-// ownNames records the names of the clusters of port k, built for the proxy alone.
-func (last *lastOutbound) ownNames(k uint32, rs []Resource) {
-	if last.own == nil {
-		last.own = map[uint32][]string{}
+// service appends the outbound clusters of svc's ports to out, recording them in the
+// next memo.
+func (ob *outboundBuild) service(svc *model.Service, out []Resource) []Resource {
+	if svc.Resolution == model.Alias {
+		return out
 	}
-	names := make([]string, len(rs))
-	for i, r := range rs {
-		names[i] = r.Name
+	next := ob.next
+	for _, port := range svc.Ports {
+		if port.Protocol == protocol.UDP {
+			continue
+		}
+		rs, kind := ob.cache.outbound(ob.b, ob.cp, svc, port)
+		out = append(out, *rs...)
+		if next == nil {
+			continue
+		}
+		if kind != sharedPort {
+			names := make([]string, len(*rs))
+			for i, r := range *rs {
+				names[i] = r.Name
+			}
+			next.own = setKey(next.own, uint32(len(next.ports)), names)
+			rs = nil
+			if kind == patchedPort {
+				rs = patchedAlone
+			}
+		}
+		next.ports = append(next.ports, rs)
 	}
-	last.own[k] = names
+	return out
+}
+
+func setKey[K comparable, V any](m map[K]V, k K, v V) map[K]V {
+	if m == nil {
+		m = map[K]V{}
+	}
+	m[k] = v
+	return m
 }
 
 // all returns every outbound cluster, in the scope's order.
@@ -235,6 +271,11 @@ func (ob *outboundBuild) all() []Resource {
 	for i, kept := range ob.kept {
 		if !kept {
 			out = append(out, ob.clusters[ob.bounds[i]:ob.bounds[i+1]]...)
+			continue
+		}
+		if slices.Contains(ob.last.of(i), patchedAlone) {
+			// Patched again as before; the memo already records the service.
+			out = (&outboundBuild{cache: ob.cache, b: ob.b, cp: ob.cp}).service(ob.b.proxy.SidecarScope.Services()[i], out)
 			continue
 		}
 		for _, rs := range ob.last.of(i) {
