@@ -2,16 +2,11 @@ package generate
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -20,6 +15,7 @@ import (
 	"github.com/sextant-mesh/sextant/pilot/pkg/networking/cluster"
 	"github.com/sextant-mesh/sextant/pilot/pkg/xds"
 	"github.com/sextant-mesh/sextant/pilot/pkg/xds/debounce"
+	"github.com/sextant-mesh/sextant/pilot/pkg/xds/xdstest"
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
@@ -39,19 +35,7 @@ func TestDeltaClientHoldsAFreshBuild(t *testing.T) {
 	}
 	s := xds.NewServer(store, mesh.Default(), Generators(),
 		xds.Options{Debounce: debounce.Options{After: time.Millisecond, Max: 10 * time.Millisecond, EDSDebounce: true}, ControlPlaneID: "test"})
-	lis := bufconn.Listen(1 << 20)
-	g := grpc.NewServer()
-	s.Register(g)
-	stop := make(chan struct{})
-	s.Start(stop)
-	go func() { _ = g.Serve(lis) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { close(stop); _ = conn.Close(); g.Stop() })
+	conn := xdstest.Serve(t, s)
 	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
