@@ -430,10 +430,7 @@ func SameScopeDestinationRules(a, b *SidecarScope) bool {
 	if a == nil || b == nil || len(a.destinationRules) != len(b.destinationRules) {
 		return false
 	}
-	if a.rulesID == b.rulesID {
-		return true // one map: patched scopes share their parent's when no rule changed
-	}
-	if changed, ok := changedRules(a, b); ok {
+	if changed, ok := changedRules(a, b); ok { // one map, or one patched from the other
 		return len(changed) == 0
 	}
 	for h, r := range a.destinationRules {
@@ -459,9 +456,6 @@ func ChangedDestinationRuleHosts(a, b *SidecarScope) map[host.Name]bool {
 		return changed
 	}
 	out := map[host.Name]bool{}
-	if a.rulesID == b.rulesID {
-		return out
-	}
 	for h, r := range a.destinationRules {
 		if !sameEffectiveRule(r, b.destinationRules[h]) {
 			out[h] = true
