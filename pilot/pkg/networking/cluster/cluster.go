@@ -90,10 +90,11 @@ func resources(cs []*clusterv3.Cluster) []Resource {
 	return out
 }
 
-// dedupe keeps the first cluster of each name, and reports whether it dropped any. Names are told apart by their hashes
-// (protoconv.Resource.NameHash for cached clusters): a sidecar's thousand cluster names
-// are spread over the cache's memory, and reading them cost more than the rest of a build
-// from a connection's last one. Names whose hashes collide are compared.
+// dedupe keeps the first cluster of each name, and reports whether it dropped any. Names
+// are told apart by their hashes (protoconv.Resource.NameHash for cached clusters): a
+// sidecar's thousand cluster names are spread over the cache's memory, and reading them
+// cost more than the rest of a build from a connection's last one. Names whose hashes
+// collide are compared.
 func dedupe(rs []Resource) ([]Resource, bool) {
 	seen := make(map[uint64]int32, len(rs))
 	var exact map[string]bool // names of colliding hashes

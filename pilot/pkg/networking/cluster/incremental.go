@@ -286,10 +286,11 @@ func (ob *outboundBuild) all() []Resource {
 }
 
 // changes returns a delta build's clusters, rs being those of the services not kept
-// followed by the rest (tail), as changes to the connection's last build: rs deduplicated
-// and the names of the last build's clusters that are gone. It reports false when rs has
-// a name the last build did not have outside the kept services (the name may be a kept
-// cluster's, which comes first), or a name twice: the whole build must be deduplicated.
+// followed by the rest (tail), as changes to the connection's last build: rs and the
+// names of the last build's clusters that are gone (unordered). It reports false when rs
+// has a name the last build did not have outside the kept services (the name may be a
+// kept cluster's, which comes first), or a name twice: the whole build must then be
+// deduplicated.
 func (ob *outboundBuild) changes(rs []Resource) ([]Resource, []string, bool) {
 	old := map[string]bool{} // names of the last build's clusters not kept; true until met
 	var names []string
@@ -317,7 +318,6 @@ func (ob *outboundBuild) changes(rs []Resource) ([]Resource, []string, bool) {
 			removed = append(removed, n)
 		}
 	}
-	slices.Sort(removed)
 	return rs, removed, true
 }
 
