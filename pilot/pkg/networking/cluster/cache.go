@@ -119,8 +119,8 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy) []Resource {
 // same connection (p.Memo) returned, by Build or BuildDelta: the clusters that may have
 // changed (any other is the same encoding as then), the names of those gone (unordered),
 // and true. When it cannot tell, it returns every cluster, as Build does, and false. It
-// is for a connection that was sent the last build's clusters: a Delta xDS push then sends the
-// changed ones and removes the gone, without a pass over the thousands it keeps.
+// is for a connection that was sent the last build's clusters: a Delta xDS push then
+// sends the changed ones and removes the gone, without a pass over the thousands it keeps.
 func (c *Cache) BuildDelta(pc *model.PushContext, p *model.Proxy) (rs []Resource, removed []string, delta bool) {
 	return build(pc, p, c, true)
 }
