@@ -178,15 +178,21 @@ func (pl ClusterPlan) Key() string {
 // Apply returns the cluster patched: c itself when unchanged, nil when removed, a copy
 // otherwise. c is never altered.
 func (pl ClusterPlan) Apply(c *clusterv3.Cluster) *clusterv3.Cluster {
+	if pl.remove || pl.Unchanged() {
+		return pl.ApplyOwned(c)
+	}
+	return pl.ApplyOwned(proto.Clone(c).(*clusterv3.Cluster))
+}
+
+// ApplyOwned is Apply for a cluster the caller owns and will not read again unpatched
+// (one just decoded): it is patched in place instead of copied.
+func (pl ClusterPlan) ApplyOwned(c *clusterv3.Cluster) *clusterv3.Cluster {
 	switch {
 	case pl.remove:
 		return nil
 	case pl.merge != nil:
-		c = proto.Clone(c).(*clusterv3.Cluster)
 		mergeValue(opMerge, c, pl.merge.value)
-		return c
 	case pl.sequential != nil:
-		c = proto.Clone(c).(*clusterv3.Cluster)
 		for _, p := range pl.sequential {
 			mergeCluster(p, c)
 		}

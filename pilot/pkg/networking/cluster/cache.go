@@ -183,7 +183,7 @@ func (c *Cache) outbound(b *builder, cp *envoyfilter.ClusterPatcher, svc *model.
 			// keep a copy per proxy of clusters patched per workload.
 			shared = shared && kept
 		default:
-			if cl := pl.Apply(decode(r)); cl != nil {
+			if cl := pl.ApplyOwned(decode(r)); cl != nil {
 				out = append(out, Resource{Name: cl.GetName(), Message: cl})
 			}
 			shared = false
@@ -251,7 +251,7 @@ func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 	if r.Any != nil {
 		return r, true
 	}
-	r = encode(pl.Apply(decode(e.encoded[i])))
+	r = encode(pl.ApplyOwned(decode(e.encoded[i])))
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.variants[i] == nil {
