@@ -76,15 +76,46 @@ type entry struct {
 	mu sync.Mutex
 	// variants are the patched encodings of each cluster, by envoyfilter.ClusterPlan.Key;
 	// results the patched clusters of the entry whose plans share a key, by that key.
-	variants []map[string]Resource
-	results  map[string]*[]Resource
+	variants []keyed[*Resource]
+	results  keyed[*[]Resource]
+}
+
+// keyed is a small map: entries hold a few keys (at most maxVariants), and a Go map
+// costs ~800 bytes even for one, per cluster of the cache.
+type keyed[V any] []keyedValue[V]
+
+type keyedValue[V any] struct {
+	key   string
+	value V
+}
+
+func (k keyed[V]) get(key string) (V, bool) {
+	for _, kv := range k {
+		if kv.key == key {
+			return kv.value, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// set sets key's value, adding the key when absent.
+func (k *keyed[V]) set(key string, v V) {
+	for i := range *k {
+		if (*k)[i].key == key {
+			(*k)[i].value = v
+			return
+		}
+	}
+	*k = append(*k, keyedValue[V]{key, v})
 }
 
 // result returns the patched clusters kept for key, or nil.
 func (e *entry) result(key string) *[]Resource {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.results[key]
+	r, _ := e.results.get(key)
+	return r
 }
 
 // keepResult keeps rs as the patched clusters for key while the entry keeps fewer than
@@ -92,16 +123,13 @@ func (e *entry) result(key string) *[]Resource {
 func (e *entry) keepResult(key string, rs []Resource) (*[]Resource, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if kept := e.results[key]; kept != nil {
+	if kept, _ := e.results.get(key); kept != nil {
 		return kept, true
 	}
 	if len(e.results) >= maxVariants {
 		return &rs, false
 	}
-	if e.results == nil {
-		e.results = map[string]*[]Resource{}
-	}
-	e.results[key] = &rs
+	e.results.set(key, &rs)
 	return &rs, true
 }
 
@@ -211,7 +239,7 @@ func (c *Cache) lookup(b *builder, o *outbound) *entry {
 	e = &entry{svc: o.svc, rule: o.rule, sans: o.sans, mode: mode, mesh: b.mesh}
 	cs := b.outboundClusters(o)
 	e.encoded = make([]Resource, len(cs))
-	e.variants = make([]map[string]Resource, len(cs))
+	e.variants = make([]keyed[*Resource], len(cs))
 	for i, cl := range cs {
 		e.encoded[i] = encode(cl)
 	}
@@ -246,23 +274,20 @@ func (c *Cache) sweep(pc *model.PushContext) {
 // selecting a single workload would otherwise keep one copy of every cluster per workload.
 func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 	e.mu.Lock()
-	r, seen := e.variants[i][pl.Key()]
+	kept, seen := e.variants[i].get(pl.Key())
 	e.mu.Unlock()
-	if r.Any != nil {
-		return r, true
+	if kept != nil {
+		return *kept, true
 	}
-	r = encode(pl.ApplyOwned(decode(e.encoded[i])))
+	r := encode(pl.ApplyOwned(decode(e.encoded[i])))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.variants[i] == nil {
-		e.variants[i] = map[string]Resource{}
-	}
 	switch {
 	case seen:
-		e.variants[i][pl.Key()] = r
+		e.variants[i].set(pl.Key(), &r)
 		return r, true
 	case len(e.variants[i]) < maxVariants:
-		e.variants[i][pl.Key()] = Resource{} // seen once
+		e.variants[i].set(pl.Key(), nil) // seen once
 	}
 	return r, false
 }
