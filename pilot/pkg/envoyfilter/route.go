@@ -44,6 +44,17 @@ func PatchRouteConfiguration(ps *Patches, ctx Context, rc *routev3.RouteConfigur
 	return rc
 }
 
+// RouteConfigurationPatches returns the ROUTE_CONFIGURATION patches of ps for context ctx,
+// in order. For a configuration whose virtual hosts the patches spare
+// (RoutePatchesSpareVirtualHosts), PatchRouteConfiguration of it without virtual hosts
+// reads nothing else of ps: the result is a function of these and the configuration.
+func RouteConfigurationPatches(ps *Patches, ctx Context) []*Patch {
+	if ps == nil {
+		return nil
+	}
+	return ps.scoped(networkingv1alpha3.EnvoyFilter_ROUTE_CONFIGURATION, ctx)
+}
+
 // RoutePatchesSpareVirtualHosts reports whether the patches of ps for context ctx leave
 // the virtual hosts of the route configuration called name alone: no VIRTUAL_HOST or
 // HTTP_ROUTE patch applies to it, and the ROUTE_CONFIGURATION merges that do set no

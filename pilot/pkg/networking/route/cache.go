@@ -57,6 +57,8 @@ type Cache struct {
 	views map[viewKey]*viewEntry
 	// pieces are encoded virtual hosts shared between proxies.
 	pieces map[pieceKey]*pieceEntry
+	// shells are patched route configurations without virtual hosts, encoded.
+	shells map[shellKey]*shellEntry
 	swept  int
 	// built and patched count the builds of virtual hosts in full and patched from a
 	// connection's last build (patchLast).
@@ -137,7 +139,7 @@ type routesEntry struct {
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{vsRoutes: map[vsRoutesKey]*routesEntry{}, defaults: map[defaultRouteKey]*routesEntry{}, domains: map[domainsKey]*domainsEntry{},
-		narrowed: map[narrowKey]*narrowEntry{}, views: map[viewKey]*viewEntry{}, pieces: map[pieceKey]*pieceEntry{}}
+		narrowed: map[narrowKey]*narrowEntry{}, views: map[viewKey]*viewEntry{}, pieces: map[pieceKey]*pieceEntry{}, shells: map[shellKey]*shellEntry{}}
 }
 
 // Resource is one built route configuration: its encoding, or (when an EnvoyFilter patch
@@ -160,14 +162,14 @@ func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, names []string) []R
 func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilter.Patches, name string) Resource {
 	key := memoKey{cache: c, name: name}
 	if envoyfilter.RoutePatchesSpareVirtualHosts(patches, envoyfilter.SidecarOutbound, name) {
-		shell, pieces, err := c.virtualHosts(pc, p, name, key)
+		named, pieces, err := c.virtualHosts(pc, p, name, key)
 		if err == nil {
-			shell = envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, shell)
-			var b []byte
-			if b, err = splicePieces(shell, pieces); err == nil {
+			var sh *shellEntry
+			if sh, err = c.shell(name, named, patches); err == nil {
+				b := splicePieces(sh.head, sh.tail, pieces)
 				return Resource{
 					Name:   name,
-					Any:    &anypb.Any{TypeUrl: protoconv.TypeURL(shell), Value: b},
+					Any:    &anypb.Any{TypeUrl: routeConfigTypeURL, Value: b},
 					Hash:   protoconv.Hash(b),
 					Pooled: true,
 				}
@@ -183,17 +185,17 @@ func (c *Cache) build(pc *model.PushContext, p *model.Proxy, patches *envoyfilte
 	return Resource{Name: name, Message: envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc)}
 }
 
-// virtualHosts returns the route configuration called name without its virtual hosts,
-// and its virtual hosts encoded, in order: patched from the connection's last build of
-// the same configuration when that can be done (patchLast), else built. A name that names
-// nothing gets the empty configuration.
-func (c *Cache) virtualHosts(pc *model.PushContext, p *model.Proxy, name string, key memoKey) (*routev3.RouteConfiguration, []*vhostPiece, error) {
+var routeConfigTypeURL = protoconv.TypeURL(&routev3.RouteConfiguration{})
+
+// virtualHosts returns whether name names a route configuration, and its virtual hosts
+// encoded, in order: patched from the connection's last build of the same configuration
+// when that can be done (patchLast), else built. A name that names nothing gets the empty
+// configuration.
+func (c *Cache) virtualHosts(pc *model.PushContext, p *model.Proxy, name string, key memoKey) (bool, []*vhostPiece, error) {
 	port, sniffed, ok := parseRouteName(name)
 	if !ok {
 		p.Memo.Store(key, nil)
-		rc := emptyRouteConfig(name)
-		rc.VirtualHosts = nil
-		return rc, nil, nil
+		return false, nil, nil
 	}
 	var pieces []*vhostPiece
 	if last, _ := p.Memo.Load(key).(*lastBuild); last != nil && !sniffed {
@@ -202,17 +204,74 @@ func (c *Cache) virtualHosts(pc *model.PushContext, p *model.Proxy, name string,
 	if pieces == nil {
 		var err error
 		if pieces, err = c.buildPieces(pc, p, name, port, sniffed, key); err != nil {
-			return nil, nil, err
+			return false, nil, err
 		}
 	}
 	if !sniffed {
 		catchAll, err := encodePiece(catchAllVirtualHost(pc, p), nil)
 		if err != nil {
-			return nil, nil, err
+			return false, nil, err
 		}
 		pieces = append(pieces[:len(pieces):len(pieces)], catchAll)
 	}
-	return routeConfigShell(name), pieces, nil
+	return true, pieces, nil
+}
+
+// shellKey is what a route configuration without its virtual hosts is a function of, once
+// patched: its name, whether the name names a configuration (routeConfigShell) or nothing
+// (the empty configuration), and the ROUTE_CONFIGURATION patches that apply (the others
+// touch only virtual hosts, and there are none to touch: RoutePatchesSpareVirtualHosts).
+// The key holds the number of patches and the first and last; the entry holds them all.
+type shellKey struct {
+	name        string
+	named       bool
+	n           int
+	first, last *envoyfilter.Patch
+}
+
+// shellEntry is a patched shell encoded, split where its virtual hosts go (splicePieces).
+type shellEntry struct {
+	patches    []*envoyfilter.Patch
+	head, tail []byte
+	epoch      uint64
+}
+
+// shell returns the encoded shell of route configuration name patched by patches: every
+// build of a configuration used to clone and patch it (50 mesh-wide merges of headers to
+// add, ~120 us per build here) and encode it again.
+func (c *Cache) shell(name string, named bool, patches *envoyfilter.Patches) (*shellEntry, error) {
+	ps := envoyfilter.RouteConfigurationPatches(patches, envoyfilter.SidecarOutbound)
+	k := shellKey{name: name, named: named, n: len(ps)}
+	if len(ps) > 0 {
+		k.first, k.last = ps[0], ps[len(ps)-1]
+	}
+	c.mu.Lock()
+	e := c.shells[k]
+	if e != nil && slices.Equal(e.patches, ps) {
+		e.epoch = c.epoch
+		c.mu.Unlock()
+		return e, nil
+	}
+	c.mu.Unlock()
+	rc := routeConfigShell(name)
+	if !named {
+		rc = emptyRouteConfig(name)
+		rc.VirtualHosts = nil
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(envoyfilter.PatchRouteConfiguration(patches, envoyfilter.SidecarOutbound, rc))
+	if err != nil {
+		return nil, err
+	}
+	e = &shellEntry{patches: ps}
+	e.head, e.tail = splitFields(b, 2) // virtual_hosts = 2
+	c.mu.Lock()
+	if c.shells[k] == nil { // a colliding key keeps the first entry
+		e.epoch = c.epoch
+		c.shells[k] = e
+		c.sweep()
+	}
+	c.mu.Unlock()
+	return e, nil
 }
 
 // buildPieces builds the virtual hosts of route configuration name, sorted by name,
@@ -405,12 +464,13 @@ func (c *Cache) sweep() {
 	maps.DeleteFunc(c.narrowed, func(_ narrowKey, e *narrowEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.views, func(_ viewKey, e *viewEntry) bool { return e.epoch != c.epoch })
 	maps.DeleteFunc(c.pieces, func(_ pieceKey, e *pieceEntry) bool { return e.epoch != c.epoch })
+	maps.DeleteFunc(c.shells, func(_ shellKey, e *shellEntry) bool { return e.epoch != c.epoch })
 	c.epoch++
 	c.swept = c.entries()
 }
 
 func (c *Cache) entries() int {
-	return len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed) + len(c.views) + len(c.pieces)
+	return len(c.vsRoutes) + len(c.defaults) + len(c.domains) + len(c.narrowed) + len(c.views) + len(c.pieces) + len(c.shells)
 }
 
 // Builds returns how many times the virtual hosts of a route configuration were built in
@@ -635,24 +695,21 @@ func encodePiece(vh *routev3.VirtualHost, encoded map[*routev3.Route][]byte) (*v
 	return &vhostPiece{name: vh.Name, whole: b, size: len(b)}, nil
 }
 
-// splicePieces encodes rc (which has no virtual hosts) with pieces as its virtual hosts.
-// Deterministic encoding writes fields in number order and an embedded message as tag,
-// length and its own encoding, so the bytes equal rc's encoding with the virtual hosts in.
-func splicePieces(rc *routev3.RouteConfiguration, pieces []*vhostPiece) ([]byte, error) {
-	shell, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
-	if err != nil {
-		return nil, err
-	}
-	head, tail := splitFields(shell, 2) // virtual_hosts = 2
-	size := len(shell)
+// splicePieces encodes a route configuration with pieces as its virtual hosts from the
+// encoding of the configuration without them, split before the fields numbered above
+// virtual_hosts (head, tail). Deterministic encoding writes fields in number order and an
+// embedded message as tag, length and its own encoding, so the bytes equal the whole
+// configuration's encoding.
+func splicePieces(head, tail []byte, pieces []*vhostPiece) []byte {
+	size := len(head) + len(tail)
 	for _, vp := range pieces {
-		size += 1 + protowire.SizeBytes(vp.size)
+		size += 1 + protowire.SizeBytes(vp.size) // virtual_hosts tag, length, encoding
 	}
 	out := append(protoconv.Buffer(size), head...)
 	for _, vp := range pieces {
 		out = vp.appendTo(out)
 	}
-	return append(out, tail...), nil
+	return append(out, tail...)
 }
 
 // splitFields splits an encoding before its first field numbered above n.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/structpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 
@@ -213,5 +214,79 @@ func TestCachePatchesLastBuild(t *testing.T) {
 			t.Fatalf("%s: the route configuration changed: %v, want %v", s.what, !bytes.Equal(got[0], last[0]), !s.same)
 		}
 		last = got
+	}
+}
+
+// headerFilter is an EnvoyFilter adding a request header to the route configurations on
+// port 8080, for the workloads labelled app=selector (all of the namespace's when empty).
+func headerFilter(t *testing.T, ns, name, selector, value string) *config.Config {
+	t.Helper()
+	v, err := structpb.NewStruct(map[string]any{"request_headers_to_add": []any{map[string]any{
+		"header": map[string]any{"key": "x-" + name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef := &networkingv1alpha3.EnvoyFilter{ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
+		ApplyTo: networkingv1alpha3.EnvoyFilter_ROUTE_CONFIGURATION,
+		Match: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
+			Context: networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND,
+			ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_RouteConfiguration{
+				RouteConfiguration: &networkingv1alpha3.EnvoyFilter_RouteConfigurationMatch{PortNumber: 8080},
+			},
+		},
+		Patch: &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_MERGE, Value: v},
+	}}}
+	if selector != "" {
+		ef.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": selector}}
+	}
+	return &config.Config{Meta: config.Meta{Kind: schema.EnvoyFilter, Namespace: ns, Name: name}, Spec: ef}
+}
+
+// TestCacheShellFollowsRouteConfigurationPatches checks the patched configurations the
+// cache keeps without their virtual hosts against fresh builds: proxies with the same
+// patches share one, a workload's own patch and an edited filter get theirs.
+func TestCacheShellFollowsRouteConfigurationPatches(t *testing.T) {
+	store := model.NewStore()
+	store.Set(httpService("team-a", "web", "10.96.0.1"))
+	store.Set(headerFilter(t, "istio-system", "mesh", "", "1"))
+	store.Set(headerFilter(t, "team-c", "own", "x", "1"))
+	pc := model.NewPushContext(store, mesh.Default(), model.DefaultOptions())
+	c := route.NewCache()
+
+	other := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.1", map[string]string{"app": "y"}))
+	n := c.Len()
+	own := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
+	if bytes.Equal(other[0], own[0]) {
+		t.Fatal("the workload's filter changed nothing: the test proves nothing")
+	}
+	if again := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.3", map[string]string{"app": "y"})); !bytes.Equal(again[0], other[0]) {
+		t.Error("two proxies with the same patches got different configurations")
+	}
+	if c.Len() != n {
+		t.Errorf("proxies with other patches added %d route groups, want the routes shared", c.Len()-n)
+	}
+	for _, value := range []string{"2", "3"} {
+		ef := headerFilter(t, "istio-system", "mesh", "", value)
+		store.Set(ef)
+		pc = pc.Derive(store, map[config.Key]struct{}{ef.Key(): {}})
+		edited := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.1", map[string]string{"app": "y"}))
+		if bytes.Equal(edited[0], other[0]) {
+			t.Fatalf("mesh-wide filter edited to %s: configuration unchanged", value)
+		}
+		other = edited
+		sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
+	}
+	// A namespace's filter between the mesh's and the workload's: editing it changes
+	// neither the first nor the last patch of the workload's proxy.
+	for _, value := range []string{"1", "2"} {
+		ef := headerFilter(t, "team-c", "namespace", "", value)
+		store.Set(ef)
+		pc = pc.Derive(store, map[config.Key]struct{}{ef.Key(): {}})
+		edited := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
+		if bytes.Equal(edited[0], own[0]) {
+			t.Fatalf("namespace filter set to %s: configuration unchanged", value)
+		}
+		own = edited
 	}
 }
