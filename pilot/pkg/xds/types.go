@@ -87,6 +87,8 @@ type encoded struct {
 	pooled bool
 	// wire: the resource field ready to send, any.Value included (protoconv.Shared).
 	wire mem.Buffer
+	// nameHash is protoconv.HashString(name) when the generator had it, else 0.
+	nameHash uint64
 }
 
 // recycle returns the pooled encodings to their pool: es must not be used afterwards.
@@ -114,7 +116,7 @@ func encode(rs []Resource) ([]encoded, error) {
 		if sum == 0 || r.Any == nil {
 			sum = protoconv.Hash(a.Value)
 		}
-		e := encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil}
+		e := encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil, nameHash: r.NameHash}
 		if r.Any != nil {
 			e.wire = r.Wire
 		}
@@ -127,7 +129,11 @@ func encode(rs []Resource) ([]encoded, error) {
 func setHash(es []encoded) uint64 {
 	var sum uint64
 	for _, e := range es {
-		sum += protoconv.HashString(e.name) ^ e.hash
+		nh := e.nameHash
+		if nh == 0 {
+			nh = protoconv.HashString(e.name)
+		}
+		sum += nh ^ e.hash
 	}
 	return sum + uint64(len(es))
 }
