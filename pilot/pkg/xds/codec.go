@@ -22,6 +22,8 @@ import (
 // into a buffer larger than its pool's largest size class: 2 MB of garbage per proxy per
 // push.
 //
+// SotW requests come in as sotwRequest, their resource names left encoded (request.go).
+//
 // The codec replaces grpc-go's "proto" codec for the whole process (gRPC lets a codec
 // registered at init override one of the same name) and hands every other message to the
 // one it replaces, so clients and other services in the process see no difference. The
@@ -46,7 +48,12 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.base.Marshal(v)
 }
 
-func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*sotwRequest); ok {
+		return r.unmarshal(data)
+	}
+	return c.base.Unmarshal(data, v)
+}
 
 // sotwWire is an envoy.service.discovery.v3.DiscoveryResponse.
 type sotwWire struct {

@@ -10,12 +10,16 @@ import (
 
 // StreamAggregatedResources serves a State of the World ADS stream.
 func (s *Server) StreamAggregatedResources(srv discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	st := &stream[*discoveryv3.DiscoveryRequest]{
-		s:    s,
-		ctx:  srv.Context(),
-		recv: srv.Recv,
-		node: func(r *discoveryv3.DiscoveryRequest) *corev3.Node { return r.GetNode() },
-		handle: func(c *Connection, r *discoveryv3.DiscoveryRequest) error {
+	st := &stream[*sotwRequest]{
+		s:   s,
+		ctx: srv.Context(),
+		recv: func() (*sotwRequest, error) {
+			r := &sotwRequest{}
+			return r, srv.RecvMsg(r)
+		},
+		node: func(r *sotwRequest) *corev3.Node { return r.GetNode() },
+		handle: func(c *Connection, r *sotwRequest) error {
+			defer r.release()
 			return s.handleSotW(c, srv, r)
 		},
 		push: func(c *Connection, req *model.PushRequest) error {
@@ -33,7 +37,7 @@ type sotwSender interface {
 // handleSotW applies one request: a NACK is recorded and not answered; a stale nonce is
 // ignored; an ACK is recorded and answered only if the subscription changed; a first
 // request for a type is answered.
-func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.DiscoveryRequest) error {
+func (s *Server) handleSotW(c *Connection, srv sotwSender, r *sotwRequest) error {
 	typeURL := r.GetTypeUrl()
 	c.mu.Lock()
 	w := c.watched[typeURL]
@@ -41,11 +45,11 @@ func (s *Server) handleSotW(c *Connection, srv sotwSender, r *discoveryv3.Discov
 	// then the watched ones, kept interned; otherwise they are interned again.
 	var names []string
 	var interned []unique.Handle[string]
-	if w != nil && sameNames(w.Names, r.GetResourceNames()) {
+	if w != nil && r.names.equal(w.Names) {
 		names, interned = w.Names, w.interned
 	} else {
 		c.mu.Unlock()
-		names, interned = internSorted(r.GetResourceNames())
+		names, interned = internSorted(r.names.strings())
 		c.mu.Lock()
 		w = c.watched[typeURL]
 	}
