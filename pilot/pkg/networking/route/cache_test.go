@@ -266,27 +266,27 @@ func TestCacheShellFollowsRouteConfigurationPatches(t *testing.T) {
 	if c.Len() != n {
 		t.Errorf("proxies with other patches added %d route groups, want the routes shared", c.Len()-n)
 	}
-	for _, value := range []string{"2", "3"} {
-		ef := headerFilter(t, "istio-system", "mesh", "", value)
+	// edit sets filter name (in ns) to value and checks the configuration of the proxy
+	// labelled app=label changed from last.
+	edit := func(ns, name, value, label string, last [][]byte) [][]byte {
+		t.Helper()
+		ef := headerFilter(t, ns, name, "", value)
 		store.Set(ef)
 		pc = pc.Derive(store, map[config.Key]struct{}{ef.Key(): {}})
-		edited := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.1", map[string]string{"app": "y"}))
-		if bytes.Equal(edited[0], other[0]) {
-			t.Fatalf("mesh-wide filter edited to %s: configuration unchanged", value)
+		ip := map[string]string{"y": "10.0.0.1", "x": "10.0.0.2"}[label]
+		edited := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", ip, map[string]string{"app": label}))
+		if bytes.Equal(edited[0], last[0]) {
+			t.Fatalf("filter %s/%s set to %s: configuration unchanged", ns, name, value)
 		}
-		other = edited
-		sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
+		return edited
+	}
+	for _, value := range []string{"2", "3"} {
+		other = edit("istio-system", "mesh", value, "y", other)
+		own = sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
 	}
 	// A namespace's filter between the mesh's and the workload's: editing it changes
 	// neither the first nor the last patch of the workload's proxy.
 	for _, value := range []string{"1", "2"} {
-		ef := headerFilter(t, "team-c", "namespace", "", value)
-		store.Set(ef)
-		pc = pc.Derive(store, map[config.Key]struct{}{ef.Key(): {}})
-		edited := sameAsFresh(t, c, pc, sidecar(t, pc, "team-c", "10.0.0.2", map[string]string{"app": "x"}))
-		if bytes.Equal(edited[0], own[0]) {
-			t.Fatalf("namespace filter set to %s: configuration unchanged", value)
-		}
-		own = edited
+		own = edit("team-c", "namespace", value, "x", own)
 	}
 }
