@@ -17,8 +17,10 @@ type NamedMessage interface {
 }
 
 // SameEncodings reports the first difference between resources a generator served (as
-// messages or encodings, from a cache) and the messages built afresh: count, order, names
-// and deterministic encodings must all be equal.
+// messages or encodings, from a cache) and the messages built afresh: count, order and
+// names must be equal, and each encoding the deterministic encoding of the fresh message
+// or, when a cache patched it by appending fields (protoconv.SharedMerged), one that
+// decodes to the same message.
 func SameEncodings[T NamedMessage](got []protoconv.Resource, want []T) error {
 	if len(got) != len(want) {
 		return fmt.Errorf("%d resources, a fresh build has %d", len(got), len(want))
@@ -32,11 +34,21 @@ func SameEncodings[T NamedMessage](got []protoconv.Resource, want []T) error {
 		if err != nil {
 			return err
 		}
-		if got[i].Name != w.GetName() || !bytes.Equal(gb, wb) {
+		if got[i].Name != w.GetName() || !SameEncoding(gb, wb, w) {
 			return fmt.Errorf("resource %d (%s) differs from the fresh build of %s", i, got[i].Name, w.GetName())
 		}
 	}
 	return nil
+}
+
+// SameEncoding reports whether got is want, the deterministic encoding of m, or decodes
+// to a message equal to m.
+func SameEncoding(got, want []byte, m proto.Message) bool {
+	if bytes.Equal(got, want) {
+		return true
+	}
+	g := m.ProtoReflect().New().Interface()
+	return proto.Unmarshal(got, g) == nil && proto.Equal(g, m)
 }
 
 // namedAssignment names a load assignment by its cluster, for SameEncodings.

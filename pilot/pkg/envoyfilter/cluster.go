@@ -111,11 +111,12 @@ func (cs *ClusterPatchers) For(ps *Patches, ctx Context) *ClusterPatcher {
 }
 
 // combination is the merge of a set of MERGE patch values, with its encoding as the
-// content key that identifies it across proxies.
+// content key that identifies it across proxies, and its merge encoding (mergeEncoding).
 type combination struct {
 	indexes []int
 	value   *clusterv3.Cluster
 	key     string
+	wire    []byte
 }
 
 // NewClusterPatcher returns the patcher of ps's CLUSTER patches for ctx.
@@ -173,6 +174,17 @@ func (pl ClusterPlan) Key() string {
 		return ""
 	}
 	return pl.merge.key
+}
+
+// MergeEncoding returns, when the plan merges one combined value, that value encoded so
+// that a cluster's encoding followed by it decodes as the cluster patched (ApplyOwned):
+// a cluster kept encoded is patched by appending it, without decoding or encoding. It
+// returns nil for any other plan. The bytes are shared and must not be modified.
+func (pl ClusterPlan) MergeEncoding() []byte {
+	if pl.merge == nil {
+		return nil
+	}
+	return pl.merge.wire
 }
 
 // Apply returns the cluster patched: c itself when unchanged, nil when removed, a copy
@@ -334,6 +346,7 @@ func (cp *ClusterPatcher) combine(matched []int) *combination {
 		// Decoded patch values always marshal; an unkeyed combination is merely not shared.
 		comb.key = string(b)
 	}
+	comb.wire, _ = mergeEncoding(out) // nil on failure: clusters are then decoded to be patched
 	return comb
 }
 

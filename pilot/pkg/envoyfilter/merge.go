@@ -1,8 +1,11 @@
 package envoyfilter
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -86,4 +89,57 @@ func mergeAny(dst *anypb.Any, src proto.Message) (*anypb.Any, error) {
 	}
 	mergeValue(opMerge, d, src)
 	return protoconv.MessageToAny(d), nil
+}
+
+// mergeEncoding returns src encoded so that a message's encoding followed by it decodes
+// as the message with src merged in by mergeValue(opMerge, ...): a protobuf parser merges
+// a field met again into what it holds (scalars and oneofs: the last wins; lists append;
+// map entries replace; messages merge field by field; unknown fields append). The one
+// difference is Durations, which mergeValue replaces whole: each singular Duration is
+// written with both its fields, zero ones too, so that it overwrites both. A patched
+// cluster is then its cached encoding and this one, with no decoding. It fails for group
+// fields (none in Envoy's API).
+func mergeEncoding(src proto.Message) ([]byte, error) {
+	return appendMergeEncoding(nil, src.ProtoReflect())
+}
+
+func appendMergeEncoding(b []byte, m protoreflect.Message) ([]byte, error) {
+	var fields []protoreflect.FieldDescriptor
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fields = append(fields, fd)
+		return true
+	})
+	slices.SortFunc(fields, func(a, b protoreflect.FieldDescriptor) int { return cmp.Compare(a.Number(), b.Number()) })
+	for _, fd := range fields {
+		v := m.Get(fd)
+		switch {
+		case fd.Kind() == protoreflect.GroupKind:
+			return nil, fmt.Errorf("field %s is a group", fd.FullName())
+		case fd.IsList() || fd.IsMap() || fd.Message() == nil:
+			// Appended, replaced entry by entry, or set: as mergeValue does.
+			one := m.Type().New()
+			one.Set(fd, v)
+			var err error
+			if b, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(b, one.Interface()); err != nil {
+				return nil, err
+			}
+		case fd.Message().FullName() == durationName:
+			// seconds (int64) and nanos (int32): varints, negatives sign-extended.
+			var body []byte
+			for n := protowire.Number(1); n <= 2; n++ {
+				body = protowire.AppendTag(body, n, protowire.VarintType)
+				body = protowire.AppendVarint(body, uint64(v.Message().Get(fd.Message().Fields().ByNumber(n)).Int()))
+			}
+			b = protowire.AppendTag(b, fd.Number(), protowire.BytesType)
+			b = protowire.AppendBytes(b, body)
+		default:
+			sub, err := appendMergeEncoding(nil, v.Message())
+			if err != nil {
+				return nil, err
+			}
+			b = protowire.AppendTag(b, fd.Number(), protowire.BytesType)
+			b = protowire.AppendBytes(b, sub)
+		}
+	}
+	return append(b, m.GetUnknown()...), nil
 }

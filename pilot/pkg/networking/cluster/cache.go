@@ -279,7 +279,7 @@ func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 	if kept != nil {
 		return *kept, true
 	}
-	r := encode(pl.ApplyOwned(decode(e.encoded[i])))
+	r := patchEncoded(e.encoded[i], pl)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
@@ -290,6 +290,17 @@ func (e *entry) variant(i int, pl envoyfilter.ClusterPlan) (Resource, bool) {
 		e.variants[i].set(pl.Key(), nil) // seen once
 	}
 	return r, false
+}
+
+// patchEncoded returns the encoded cluster r patched by pl, which neither removes it nor
+// leaves it unchanged: by appending the plan's merge encoding when it has one (a few
+// bytes copied, where decoding, patching and encoding a cluster took ~25 us), decoded
+// otherwise.
+func patchEncoded(r Resource, pl envoyfilter.ClusterPlan) Resource {
+	if w := pl.MergeEncoding(); w != nil {
+		return protoconv.SharedMerged(r, w)
+	}
+	return encode(pl.ApplyOwned(decode(r)))
 }
 
 // encode returns c encoded deterministically for many proxies, with the hash of the

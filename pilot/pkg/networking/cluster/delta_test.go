@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/tests/golden"
 )
 
 // TestBuildDeltaFollowsRandomChanges follows one connection through random sequences of
@@ -96,7 +96,7 @@ func sameClusters[T interface {
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(held[w.GetName()], wb) {
+		if !golden.SameEncoding(held[w.GetName()], wb, w) {
 			return fmt.Errorf("cluster %s differs from a fresh build's (held: %v)", w.GetName(), held[w.GetName()] != nil)
 		}
 	}

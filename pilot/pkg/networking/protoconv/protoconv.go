@@ -81,12 +81,32 @@ const (
 func Shared(name string, m proto.Message) Resource {
 	url := TypeURL(m)
 	opts := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
-	size := opts.Size(m)
+	b, start := frame(url, opts.Size(m))
+	b, err := opts.MarshalAppend(b, m)
+	if err != nil {
+		panic("protoconv: " + err.Error())
+	}
+	return shared(name, url, b, start)
+}
+
+// SharedMerged is Shared for a message given as a shared resource's encoding followed by
+// more of its fields (which a parser merges into it): a cached resource patched without
+// decoding it. The suffix is copied.
+func SharedMerged(base Resource, suffix []byte) Resource {
+	url, value := base.Any.GetTypeUrl(), base.Any.GetValue()
+	b, start := frame(url, len(value)+len(suffix))
+	b = append(append(b, value...), suffix...)
+	return shared(base.Name, url, b, start)
+}
+
+// frame returns a buffer holding a response's resource field and its Any up to a value
+// of size bytes, with room for the value, which starts at start.
+func frame(url string, size int) (b []byte, start int) {
 	anyLen := protowire.SizeTag(anyTypeURL) + protowire.SizeBytes(len(url))
 	if size > 0 {
 		anyLen += protowire.SizeTag(anyValue) + protowire.SizeBytes(size)
 	}
-	b := make([]byte, 0, protowire.SizeTag(ResourceField)+protowire.SizeBytes(anyLen))
+	b = make([]byte, 0, protowire.SizeTag(ResourceField)+protowire.SizeBytes(anyLen))
 	b = protowire.AppendTag(b, ResourceField, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(anyLen))
 	b = protowire.AppendTag(b, anyTypeURL, protowire.BytesType)
@@ -95,11 +115,11 @@ func Shared(name string, m proto.Message) Resource {
 		b = protowire.AppendTag(b, anyValue, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(size))
 	}
-	start := len(b)
-	b, err := opts.MarshalAppend(b, m)
-	if err != nil {
-		panic("protoconv: " + err.Error())
-	}
+	return b, len(b)
+}
+
+// shared returns the resource framed in b (frame), its value from start on.
+func shared(name, url string, b []byte, start int) Resource {
 	value := b[start:len(b):len(b)]
 	return Resource{Name: name, Any: &anypb.Any{TypeUrl: url, Value: value}, Hash: Hash(value), Wire: mem.SliceBuffer(b), NameHash: HashString(name)}
 }
