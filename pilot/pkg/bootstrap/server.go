@@ -180,6 +180,9 @@ func (s *Server) Start(ctx context.Context) error {
 // Addr returns the bound address of a listener ("grpc", "http", "monitoring").
 func (s *Server) Addr(name string) string { return s.addrs[name] }
 
+// writeBufferSize is the gRPC transport's write batch, pooled (grpc.SharedWriteBuffer).
+const writeBufferSize = 256 << 10
+
 func (s *Server) serveGRPC() error {
 	lis, err := net.Listen("tcp", s.args.GRPCAddr)
 	if err != nil {
@@ -187,6 +190,11 @@ func (s *Server) serveGRPC() error {
 	}
 	s.addrs["grpc"] = lis.Addr().String()
 	s.grpc = grpc.NewServer(
+		// A connection's write buffer is taken from a pool while it writes, not held for
+		// its lifetime: thousands of proxies are idle between pushes, and a push writes
+		// megabytes (a sidecar's clusters), batched into fewer, larger writes.
+		grpc.SharedWriteBuffer(true),
+		grpc.WriteBufferSize(writeBufferSize),
 		grpc.MaxConcurrentStreams(100000),
 		grpc.MaxRecvMsgSize(4<<20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{

@@ -58,14 +58,14 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 // sotwWire is an envoy.service.discovery.v3.DiscoveryResponse.
 type sotwWire struct {
 	versionInfo, typeURL, nonce, controlPlane string
-	resources                                 []encoded
+	resources                                 []Resource
 }
 
 // deltaWire is an envoy.service.discovery.v3.DeltaDiscoveryResponse; each resource's
 // version is its hash in hex.
 type deltaWire struct {
 	systemVersionInfo, typeURL, nonce, controlPlane string
-	resources                                       []encoded
+	resources                                       []Resource
 	removed                                         []string
 }
 
@@ -92,9 +92,9 @@ const (
 )
 
 // anySize is the encoded size of a resource's Any.
-func anySize(e encoded) int {
-	n := sizeString(anyTypeURL, e.any.GetTypeUrl())
-	if v := len(e.any.GetValue()); v > 0 {
+func anySize(e Resource) int {
+	n := sizeString(anyTypeURL, e.Any.GetTypeUrl())
+	if v := len(e.Any.GetValue()); v > 0 {
 		n += sizeBytes(anyValue, v)
 	}
 	return n
@@ -114,8 +114,8 @@ func sizeBytes(num protowire.Number, n int) int {
 func controlPlaneSize(id string) int { return sizeString(controlPlaneIdentifier, id) }
 
 // deltaResourceSize is the encoded size of a Delta resource, whose version is v.
-func deltaResourceSize(e encoded, v string) int {
-	return sizeString(resourceVersion, v) + sizeBytes(resourceResource, anySize(e)) + sizeString(resourceName, e.name)
+func deltaResourceSize(e Resource, v string) int {
+	return sizeString(resourceVersion, v) + sizeBytes(resourceResource, anySize(e)) + sizeString(resourceName, e.Name)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
@@ -134,15 +134,15 @@ func appendHeader(b []byte, num protowire.Number, n int) []byte {
 
 // appendAny appends a resource's Any as field num, and returns a pooled encoding to its
 // pool once copied.
-func appendAny(b []byte, num protowire.Number, e encoded) []byte {
-	v := e.any.GetValue()
+func appendAny(b []byte, num protowire.Number, e Resource) []byte {
+	v := e.Any.GetValue()
 	b = appendHeader(b, num, anySize(e))
-	b = appendString(b, anyTypeURL, e.any.GetTypeUrl())
+	b = appendString(b, anyTypeURL, e.Any.GetTypeUrl())
 	if len(v) > 0 {
 		b = appendHeader(b, anyValue, len(v))
 		b = append(b, v...)
 	}
-	if e.pooled {
+	if e.Pooled {
 		protoconv.Recycle(v)
 	}
 	return b
@@ -170,15 +170,15 @@ type wireWriter struct {
 
 // size is the size of b for a response of n bytes whose resources are es: the bytes of
 // the wire encodings are not in it.
-func (w *wireWriter) size(n int, es []encoded) {
+func (w *wireWriter) size(n int, es []Resource) {
 	shared := 0
 	for _, e := range es {
 		switch {
-		case e.wire != nil:
-			n -= e.wire.Len()
+		case e.Wire != nil:
+			n -= e.Wire.Len()
 			shared++
 		case handedOver(e):
-			n -= len(e.any.GetValue())
+			n -= len(e.Any.GetValue())
 			shared++
 		}
 	}
@@ -193,19 +193,19 @@ func (w *wireWriter) size(n int, es []encoded) {
 // instead of copied.
 const handOverMin = 64 << 10
 
-func handedOver(e encoded) bool { return e.pooled && len(e.any.GetValue()) >= handOverMin }
+func handedOver(e Resource) bool { return e.Pooled && len(e.Any.GetValue()) >= handOverMin }
 
 // resource appends a resource as field num (protoconv.ResourceField): its wire encoding by
 // reference, a large pooled encoding after its framing, or its Any copied into b.
-func (w *wireWriter) resource(num protowire.Number, e encoded) {
+func (w *wireWriter) resource(num protowire.Number, e Resource) {
 	switch {
-	case e.wire != nil:
+	case e.Wire != nil:
 		w.cut()
-		w.out = append(w.out, e.wire)
+		w.out = append(w.out, e.Wire)
 	case handedOver(e):
-		v := e.any.GetValue()
+		v := e.Any.GetValue()
 		w.b = appendHeader(w.b, num, anySize(e))
-		w.b = appendString(w.b, anyTypeURL, e.any.GetTypeUrl())
+		w.b = appendString(w.b, anyTypeURL, e.Any.GetTypeUrl())
 		w.b = appendHeader(w.b, anyValue, len(v))
 		w.cut()
 		w.out = append(w.out, mem.NewBuffer(&v, recycler{}))
@@ -285,7 +285,7 @@ func (m *deltaWire) marshal() mem.BufferSlice {
 	end := trailer{typeURL: m.typeURL, nonce: m.nonce, removed: m.removed, controlPlane: m.controlPlane, controlPlaneField: deltaControlPlane}
 	n := sizeString(versionField, m.systemVersionInfo) + end.size()
 	for i, e := range m.resources {
-		versions[i] = strconv.FormatUint(e.hash, 16)
+		versions[i] = strconv.FormatUint(e.Hash, 16)
 		n += sizeBytes(resourcesField, deltaResourceSize(e, versions[i]))
 	}
 	var w wireWriter
@@ -295,7 +295,7 @@ func (m *deltaWire) marshal() mem.BufferSlice {
 		w.b = appendHeader(w.b, resourcesField, deltaResourceSize(e, versions[i]))
 		w.b = appendString(w.b, resourceVersion, versions[i])
 		w.resource(resourceResource, e)
-		w.b = appendString(w.b, resourceName, e.name)
+		w.b = appendString(w.b, resourceName, e.Name)
 	}
 	w.b = end.appendTo(w.b)
 	return w.done()

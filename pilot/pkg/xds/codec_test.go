@@ -23,7 +23,7 @@ import (
 // wireResources are resources of several sizes (varint lengths of one to three bytes),
 // empty, pooled (returned to the pool by the codec) and shared (protoconv.Shared: sent by
 // reference), shared ones first, last and next to each other.
-func wireResources() []encoded {
+func wireResources() []Resource {
 	value := func(n int, pooled bool) []byte {
 		b := []byte(strings.Repeat("x", n))
 		if pooled {
@@ -31,7 +31,7 @@ func wireResources() []encoded {
 		}
 		return b
 	}
-	var out []encoded
+	var out []Resource
 	for i, r := range []struct {
 		n              int
 		pooled, shared bool
@@ -45,13 +45,13 @@ func wireResources() []encoded {
 				cl.Name = strings.Repeat("c", r.n)
 			}
 			res := protoconv.Shared("r"+strconv.Itoa(i), cl)
-			out = append(out, encoded{name: res.Name, any: res.Any, hash: res.Hash, wire: res.Wire})
+			out = append(out, res)
 			continue
 		}
 		v := value(r.n, r.pooled)
-		out = append(out, encoded{
-			name: "r" + strconv.Itoa(i), any: &anypb.Any{TypeUrl: ClusterType, Value: v},
-			hash: protoconv.Hash(v), pooled: r.pooled,
+		out = append(out, Resource{
+			Name: "r" + strconv.Itoa(i), Any: &anypb.Any{TypeUrl: ClusterType, Value: v},
+			Hash: protoconv.Hash(v), Pooled: r.pooled,
 		})
 	}
 	return out
@@ -66,28 +66,28 @@ func TestCodecMatchesProtoMarshal(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		wire any
-		want func([]encoded) proto.Message
+		want func([]Resource) proto.Message
 	}{
-		{"sotw", &sotwWire{typeURL: ClusterType, versionInfo: "2026-12-02T00:00:00Z/7", nonce: "n1", controlPlane: "istiod"}, func(es []encoded) proto.Message {
+		{"sotw", &sotwWire{typeURL: ClusterType, versionInfo: "2026-12-02T00:00:00Z/7", nonce: "n1", controlPlane: "istiod"}, func(es []Resource) proto.Message {
 			as := make([]*anypb.Any, len(es))
 			for i, e := range es {
-				as[i] = e.any
+				as[i] = e.Any
 			}
 			return &discoveryv3.DiscoveryResponse{
 				TypeUrl: ClusterType, VersionInfo: "2026-12-02T00:00:00Z/7", Nonce: "n1", Resources: as,
 				ControlPlane: &corev3.ControlPlane{Identifier: "istiod"},
 			}
 		}},
-		{"delta", &deltaWire{typeURL: ClusterType, systemVersionInfo: "v", nonce: "n2", removed: []string{"gone", ""}}, func(es []encoded) proto.Message {
+		{"delta", &deltaWire{typeURL: ClusterType, systemVersionInfo: "v", nonce: "n2", removed: []string{"gone", ""}}, func(es []Resource) proto.Message {
 			rs := make([]*discoveryv3.Resource, len(es))
 			for i, e := range es {
-				rs[i] = &discoveryv3.Resource{Name: e.name, Version: strconv.FormatUint(e.hash, 16), Resource: e.any}
+				rs[i] = &discoveryv3.Resource{Name: e.Name, Version: strconv.FormatUint(e.Hash, 16), Resource: e.Any}
 			}
 			return &discoveryv3.DeltaDiscoveryResponse{
 				TypeUrl: ClusterType, SystemVersionInfo: "v", Nonce: "n2", Resources: rs, RemovedResources: []string{"gone", ""},
 			}
 		}},
-		{"empty sotw", &sotwWire{typeURL: ClusterType}, func([]encoded) proto.Message {
+		{"empty sotw", &sotwWire{typeURL: ClusterType}, func([]Resource) proto.Message {
 			return &discoveryv3.DiscoveryResponse{TypeUrl: ClusterType}
 		}},
 	} {
@@ -115,11 +115,11 @@ func TestCodecMatchesProtoMarshal(t *testing.T) {
 			// pooled ones are copied.
 			for _, e := range es {
 				referenced := slices.ContainsFunc(data, func(b mem.Buffer) bool {
-					return unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.any.GetValue()) ||
-						e.wire != nil && unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.wire.ReadOnlyData())
+					return unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.Any.GetValue()) ||
+						e.Wire != nil && unsafe.SliceData(b.ReadOnlyData()) == unsafe.SliceData(e.Wire.ReadOnlyData())
 				})
-				if want := e.wire != nil || e.pooled && len(e.any.GetValue()) >= 64<<10; referenced != want && len(e.any.GetValue()) > 0 {
-					t.Errorf("%s: %s (%d bytes, pooled %v, shared %v) referenced: %v", tc.name, e.name, len(e.any.GetValue()), e.pooled, e.wire != nil, referenced)
+				if want := e.Wire != nil || e.Pooled && len(e.Any.GetValue()) >= 64<<10; referenced != want && len(e.Any.GetValue()) > 0 {
+					t.Errorf("%s: %s (%d bytes, pooled %v, shared %v) referenced: %v", tc.name, e.Name, len(e.Any.GetValue()), e.Pooled, e.Wire != nil, referenced)
 				}
 			}
 			got := data.Materialize()

@@ -8,6 +8,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // DeltaAggregatedResources serves an incremental (Delta) ADS stream.
@@ -138,16 +139,16 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 		return false, nil
 	}
 	es := g.es
-	var changed, same []encoded
+	var changed, same []Resource
 	held := 0 // resources of es the client holds
 	for _, e := range es {
-		h, ok := w.sent[e.name]
+		h, ok := w.sent[e.Name]
 		if ok {
 			held++
 		}
-		if force || !ok || h != e.hash {
+		if force || !ok || h != e.Hash {
 			changed = append(changed, e)
-		} else if e.pooled {
+		} else if e.Pooled {
 			same = append(same, e)
 		}
 	}
@@ -165,7 +166,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	case held < len(w.sent):
 		present := make(map[string]bool, len(es))
 		for _, e := range es {
-			present[e.name] = true
+			present[e.Name] = true
 		}
 		for name := range w.sent {
 			if !present[name] {
@@ -182,12 +183,15 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	c.mu.Unlock()
 	if skip {
 		recycle(es)
+		protoconv.RecycleResources(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
 	// The pooled encodings of resources not sent go back to the pool now; the codec hands
-	// back those sent once written, even when the send fails or times out.
+	// back those sent once written, even when the send fails or times out. The resources
+	// sent are in changed: the generator's list is done with.
 	recycle(same)
+	protoconv.RecycleResources(es)
 	resp := &deltaWire{
 		typeURL: typeURL, systemVersionInfo: version, nonce: nonce,
 		resources: changed, removed: removed, controlPlane: s.controlPlaneID(),
@@ -200,7 +204,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	}
 	c.mu.Lock()
 	for _, e := range changed {
-		w.sent[e.name] = e.hash
+		w.sent[e.Name] = e.Hash
 	}
 	for _, name := range removed {
 		delete(w.sent, name)

@@ -139,7 +139,7 @@ func unchangedType(t string, req *model.PushRequest, before, after *model.Proxy)
 // generated is one type generated for a connection: every resource, or with delta those
 // that may have changed and the names of those gone (DeltaGenerator).
 type generated struct {
-	es      []encoded
+	es      []Resource
 	removed []string
 	delta   bool
 }
@@ -191,7 +191,8 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 		rs, err = gen.Generate(pc, p, names, req)
 	}
 	if err == nil {
-		g.es, err = encode(rs)
+		err = encode(rs)
+		g.es = rs
 	}
 	<-s.generating
 	if err != nil {
@@ -199,7 +200,7 @@ func (s *Server) generate(c *Connection, p *model.Proxy, pc *model.PushContext, 
 	}
 	size := 0
 	for _, e := range g.es {
-		size += len(e.any.Value)
+		size += len(e.Any.Value)
 	}
 	s.metrics.configSize.WithLabelValues(ShortName(typeURL)).Observe(float64(size))
 	s.metrics.generateTime.WithLabelValues(ShortName(typeURL)).Observe(s.opts.Clock.Since(start).Seconds())

@@ -6,6 +6,7 @@ import (
 	"unique"
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // StreamAggregatedResources serves a State of the World ADS stream.
@@ -114,13 +115,19 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 	c.mu.Unlock()
 	if skip {
 		recycle(es)
+		protoconv.RecycleResources(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())
 	resp := &sotwWire{typeURL: typeURL, versionInfo: version, nonce: nonce, resources: es, controlPlane: s.controlPlaneID()}
 	// The codec hands pooled encodings back to their pool once written, even when the
-	// send fails or times out.
-	if err := s.sendWithTimeout(func() error { return srv.SendMsg(resp) }); err != nil {
+	// send fails or times out; the list goes back once SendMsg has marshalled it.
+	send := func() error {
+		err := srv.SendMsg(resp)
+		protoconv.RecycleResources(es)
+		return err
+	}
+	if err := s.sendWithTimeout(send); err != nil {
 		return false, err
 	}
 	c.mu.Lock()

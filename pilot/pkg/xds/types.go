@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -53,7 +52,9 @@ type Resource = protoconv.Resource
 
 // Generator produces one type of resource for a proxy. names are the names the proxy
 // subscribed to; nil means all (wildcard). Generators must be pure functions of their
-// inputs and safe for concurrent use.
+// inputs and safe for concurrent use. The list a generator returns is the server's: it
+// encodes the resources in place and, once they are sent, returns the list to
+// protoconv's pool (protoconv.Resources), which generators may draw it from.
 type Generator interface {
 	Generate(pc *model.PushContext, p *model.Proxy, names []string, req *model.PushRequest) ([]Resource, error)
 }
@@ -78,62 +79,47 @@ func (f GeneratorFunc) Generate(pc *model.PushContext, p *model.Proxy, names []s
 	return f(pc, p, names, req)
 }
 
-// encoded is a resource marshalled for the wire, with a content hash.
-type encoded struct {
-	name string
-	any  *anypb.Any
-	hash uint64
-	// pooled: any.Value may be recycled once sent (protoconv.Resource.Pooled).
-	pooled bool
-	// wire: the resource field ready to send, any.Value included (protoconv.Shared).
-	wire mem.Buffer
-	// nameHash is protoconv.HashString(name) when the generator had it, else 0.
-	nameHash uint64
-}
-
 // recycle returns the pooled encodings to their pool: es must not be used afterwards.
 // Only a response that was sent (gRPC copied it) or skipped may be recycled.
-func recycle(es []encoded) {
+func recycle(es []Resource) {
 	for _, e := range es {
-		if e.pooled {
-			protoconv.Recycle(e.any.Value)
+		if e.Pooled {
+			protoconv.Recycle(e.Any.Value)
 		}
 	}
 }
 
-func encode(rs []Resource) ([]encoded, error) {
-	out := make([]encoded, 0, len(rs))
-	for _, r := range rs {
-		a := r.Any
-		if a == nil {
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
-			if err != nil {
-				return nil, err
-			}
-			a = &anypb.Any{TypeUrl: protoconv.TypeURL(r.Message), Value: b}
-		}
-		sum := r.Hash
-		if sum == 0 || r.Any == nil {
-			sum = protoconv.Hash(a.Value)
-		}
-		e := encoded{name: r.Name, any: a, hash: sum, pooled: r.Pooled && r.Any != nil, nameHash: r.NameHash}
+// encode readies a generator's resources for the wire, in place (a generator's list is
+// the server's): each gets its Any, marshalled from its message when it has none, and
+// the hash of its encoding.
+func encode(rs []Resource) error {
+	for i := range rs {
+		r := &rs[i]
 		if r.Any != nil {
-			e.wire = r.Wire
+			if r.Hash == 0 {
+				r.Hash = protoconv.Hash(r.Any.Value)
+			}
+			continue
 		}
-		out = append(out, e)
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
+		if err != nil {
+			return err
+		}
+		r.Any = &anypb.Any{TypeUrl: protoconv.TypeURL(r.Message), Value: b}
+		r.Hash, r.Pooled, r.Wire = protoconv.Hash(b), false, nil
 	}
-	return out, nil
+	return nil
 }
 
 // setHash hashes a whole response: names and content, order-independent.
-func setHash(es []encoded) uint64 {
+func setHash(es []Resource) uint64 {
 	var sum uint64
 	for _, e := range es {
-		nh := e.nameHash
+		nh := e.NameHash
 		if nh == 0 {
-			nh = protoconv.HashString(e.name)
+			nh = protoconv.HashString(e.Name)
 		}
-		sum += nh ^ e.hash
+		sum += nh ^ e.Hash
 	}
 	return sum + uint64(len(es))
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"slices"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
@@ -90,13 +91,21 @@ func resources(cs []*clusterv3.Cluster) []Resource {
 	return out
 }
 
+// seenNames pools dedupe's maps: a build of a sidecar's clusters fills one with a
+// thousand names.
+var seenNames = sync.Pool{New: func() any { return map[uint64]int32{} }}
+
 // dedupe keeps the first cluster of each name, and reports whether it dropped any. Names
 // are told apart by their hashes (protoconv.Resource.NameHash for cached clusters): a
 // sidecar's thousand cluster names are spread over the cache's memory, and reading them
 // cost more than the rest of a build from a connection's last one. Names whose hashes
 // collide are compared.
 func dedupe(rs []Resource) ([]Resource, bool) {
-	seen := make(map[uint64]int32, len(rs))
+	seen := seenNames.Get().(map[uint64]int32)
+	defer func() {
+		clear(seen) // keeps its room for the next build
+		seenNames.Put(seen)
+	}()
 	var exact map[string]bool // names of colliding hashes
 	out := rs[:0]
 	for _, r := range rs {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/envoyfilter"
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 	"github.com/sextant-mesh/sextant/pkg/config/host"
 	"github.com/sextant-mesh/sextant/pkg/config/protocol"
 )
@@ -169,7 +170,7 @@ func (c *Cache) allOutbound(b *builder, cp *envoyfilter.ClusterPatcher, delta bo
 	case last != nil:
 		size = last.n + 8
 	}
-	out := make([]Resource, 0, size)
+	out := protoconv.Resources(size) // the server returns it to the pool once sent
 	kept := 0
 	for i, svc := range svcs {
 		if next != nil {
@@ -267,7 +268,7 @@ func (ob *outboundBuild) all() []Resource {
 	if !ob.delta {
 		return ob.clusters
 	}
-	out := make([]Resource, 0, ob.last.n+8)
+	out := protoconv.Resources(ob.last.n + 8)
 	for i, kept := range ob.kept {
 		if !kept {
 			out = append(out, ob.clusters[ob.bounds[i]:ob.bounds[i+1]]...)

@@ -50,7 +50,7 @@ func NewCache() *Cache { return &Cache{entries: map[string]*entry{}} }
 // Build returns the load assignments BuildEndpoints returns, in the same order: shared
 // encodings from the cache, or messages built for p alone.
 func (c *Cache) Build(pc *model.PushContext, p *model.Proxy, clusterNames []string) []protoconv.Resource {
-	out := make([]protoconv.Resource, 0, len(clusterNames))
+	out := protoconv.Resources(len(clusterNames))
 	for _, name := range clusterNames {
 		out = append(out, c.assignment(pc, p, name))
 	}

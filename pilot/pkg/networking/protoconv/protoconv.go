@@ -179,3 +179,40 @@ func (r Resource) Encoding() ([]byte, error) {
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(r.Message)
 }
+
+// Resource lists of a push are pooled like encodings: a sidecar's thousand clusters are
+// listed anew for each of its pushes (~100 KB of Resources), the ADS server encodes them
+// in place and drops the list once sent, and a DestinationRule edit lists the clusters of
+// every sidecar it reaches. Lists are classed by capacity, powers of two; shorter ones are
+// left to the collector.
+const (
+	minPooledResourcesShift = 8  // 256 resources
+	maxPooledResourcesShift = 16 // 65,536
+)
+
+var resourceLists [maxPooledResourcesShift + 1]sync.Pool
+
+// Resources returns an empty list with capacity at least n, reused when one is pooled.
+func Resources(n int) []Resource {
+	shift := bits.Len(uint(n - 1))
+	if n <= 0 || shift < minPooledResourcesShift || shift > maxPooledResourcesShift {
+		return make([]Resource, 0, n)
+	}
+	if rs, ok := resourceLists[shift].Get().(*[]Resource); ok {
+		return (*rs)[:0]
+	}
+	return make([]Resource, 0, 1<<shift)
+}
+
+// RecycleResources returns a list to the pool, cleared. The caller must not use rs
+// afterwards, nor must anything else hold it; the resources themselves may live on.
+func RecycleResources(rs []Resource) {
+	shift := bits.Len(uint(cap(rs))) - 1
+	if shift < minPooledResourcesShift || shift > maxPooledResourcesShift {
+		return
+	}
+	rs = rs[:cap(rs)]
+	clear(rs)
+	rs = rs[:0]
+	resourceLists[shift].Put(&rs)
+}

@@ -67,3 +67,29 @@ func TestShared(t *testing.T) {
 		}
 	}
 }
+
+// Pooled resource lists come back empty, large enough and cleared to their capacity: a
+// list a generator truncated (deduplication, name filters) must not keep the resources
+// past its length alive from the pool.
+func TestResourcesClasses(t *testing.T) {
+	for _, n := range []int{0, 1, 255, 256, 257, 1000, 1 << 16, 1<<16 + 1} {
+		rs := Resources(n)
+		if len(rs) != 0 || cap(rs) < n {
+			t.Fatalf("Resources(%d): len %d cap %d", n, len(rs), cap(rs))
+		}
+		rs = rs[:cap(rs)]
+		for i := range rs {
+			rs[i] = Resource{Name: "r", Message: &udpav1.TypedStruct{}}
+		}
+		RecycleResources(rs[:min(1, len(rs))])
+		again := Resources(n)
+		if len(again) != 0 || cap(again) < n {
+			t.Fatalf("Resources(%d) after a recycle: len %d cap %d", n, len(again), cap(again))
+		}
+		for i, r := range again[:cap(again)] {
+			if r.Name != "" || r.Message != nil {
+				t.Fatalf("Resources(%d): element %d of a recycled list was not cleared", n, i)
+			}
+		}
+	}
+}
