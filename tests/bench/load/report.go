@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -62,7 +63,7 @@ func rssPerClient(r *Result) float64 {
 // (Sextant in process).
 func WriteChanges(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tclients\tmode\tchange\tn\taffected\tunaff.\tfirst ms\tp50 ms\tp90 ms\tp99 ms\tmax ms\tmissed\tresp/chg aff.\tby type\tresp/chg unaff.\tMiB/chg\tsrv pushes/chg\tsrv gens/chg\tsrv gen MiB/chg\tsrv CPU s/chg\tingest p50 ms\tafter store p50/p99 ms\tmax s each\t")
+	fmt.Fprintln(tw, "server\tclients\tmode\tchange\tn\taffected\tunaff.\tfirst ms\tp50 ms\tp90 ms\tp99 ms\tmax ms\tmissed\tresp/chg aff.\tby type\tresp/chg unaff.\tMiB/chg\tsrv pushes/chg\tsrv gens/chg\tsrv gen MiB/chg\tsrv CPU s/chg\tingest p50 ms\tafter store p50/p99 ms\tmax ms each (after store)\t")
 	for _, r := range rs {
 		for _, c := range r.Changes {
 			n := float64(max(c.Iterations, 1))
@@ -121,7 +122,7 @@ func otherCPU(r *Result) string {
 func eachMax(c *ChangeResult) string {
 	parts := make([]string, len(c.Each))
 	for i, it := range c.Each {
-		parts[i] = fmt.Sprintf("%.1f", it.Max.Seconds())
+		parts[i] = strconv.FormatInt(it.MaxAfterStore.Milliseconds(), 10)
 	}
 	return strings.Join(parts, ",")
 }

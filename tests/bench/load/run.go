@@ -144,10 +144,11 @@ type ChangeResult struct {
 	Each []Iteration
 }
 
-// Iteration is one change: its median and slowest ACK, the server's CPU time for it, and
-// the time from the file write to the server's last response or generation for it.
+// Iteration is one change: its median and slowest ACK, the slowest counted from the
+// config store write, the server's CPU time for it, and the time from the file write to
+// the server's last response or generation for it.
 type Iteration struct {
-	P50, Max, ServerCPU, Wall time.Duration
+	P50, Max, MaxAfterStore, ServerCPU, Wall time.Duration
 }
 
 // Run builds the mesh, starts (or reaches) the server, syncs Config.Clients clients and
@@ -379,9 +380,10 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 		cr.Server[k] += v
 	}
 	var acked []time.Duration
+	var maxAfterStore time.Duration
 	defer func() {
 		sort.Slice(acked, func(i, j int) bool { return acked[i] < acked[j] })
-		cr.Each = append(cr.Each, Iteration{P50: Percentile(acked, 50), Max: Percentile(acked, 100),
+		cr.Each = append(cr.Each, Iteration{P50: Percentile(acked, 50), Max: Percentile(acked, 100), MaxAfterStore: maxAfterStore,
 			ServerCPU: procAfter.CPU - procBefore.CPU, Wall: wall})
 	}()
 	for i, c := range d.clients {
@@ -403,6 +405,7 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 		cr.Received = append(cr.Received, w.matchedAt.Sub(t0))
 		if !stored.IsZero() {
 			cr.AckedAfterStore = append(cr.AckedAfterStore, w.ackedAt.Sub(stored))
+			maxAfterStore = max(maxAfterStore, w.ackedAt.Sub(stored))
 		}
 	}
 	d.cfg.Logf("%s %s/%s: %d/%d affected clients acked in %v", cr.Kind, ch.obj.Namespace, ch.obj.Name, got, want, time.Since(t0).Round(time.Millisecond))

@@ -52,7 +52,12 @@ func scanCluster(b []byte) (name []byte, eds bool, serviceName []byte) {
 			if n < 0 {
 				return
 			}
-			serviceName, b = bytesField(v, fieldService), b[n:]
+			// A message met again merges into the first (a patch appended to a cached
+			// encoding): its service name replaces the one read only if it has one.
+			if svc := bytesField(v, fieldService); svc != nil {
+				serviceName = svc
+			}
+			b = b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
@@ -64,26 +69,26 @@ func scanCluster(b []byte) (name []byte, eds bool, serviceName []byte) {
 	return
 }
 
-// bytesField returns the bytes of a length-delimited field of a serialized message, nil
-// when it has none.
+// bytesField returns the bytes of a singular length-delimited field of a serialized
+// message (the last occurrence, as a parser keeps), nil when it has none.
 func bytesField(b []byte, field protowire.Number) []byte {
+	var out []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil
+			return out
 		}
 		b = b[n:]
-		if num == field && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(b)
-			return v
-		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return nil
+			return out
+		}
+		if num == field && typ == protowire.BytesType {
+			out, _ = protowire.ConsumeBytes(b)
 		}
 		b = b[n:]
 	}
-	return nil
+	return out
 }
 
 // edsName is the name Envoy subscribes to for a serialized cluster ("" if not EDS): its

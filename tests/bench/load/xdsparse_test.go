@@ -117,12 +117,21 @@ func TestClusterEDSNames(t *testing.T) {
 	if got := clusterEDSNames([]resource{eds("a", ""), eds("b", ""), static, eds("c", "")}, prev); &got[0] != &prev[0] {
 		t.Errorf("the same names (reordered) gave a new slice %v", got)
 	}
+	// A patch appended to a cached encoding merges into it (protoconv.SharedMerged).
+	merged := func(r resource, patch *clusterv3.Cluster) resource {
+		return resource{value: append(append([]byte(nil), r.value...), mustMarshal(t, patch)...)}
+	}
 	for _, tc := range []struct {
 		name string
 		rs   []resource
 		want []string
 	}{
 		{"one more", append(base[:len(base):len(base)], eds("d", "")), []string{"a", "b", "c", "d"}},
+		{"merged patches", []resource{
+			merged(eds("a", "a1"), &clusterv3.Cluster{EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads}}),
+			merged(eds("b", ""), &clusterv3.Cluster{EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{ServiceName: "b1"}}),
+			merged(static, &clusterv3.Cluster{ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}}),
+		}, []string{"BlackHoleCluster", "a1", "b1"}},
 		{"one fewer", []resource{eds("a", ""), eds("b", "b")}, []string{"a", "b"}},
 		{"renamed", []resource{eds("a", ""), eds("b", "b"), eds("c", "c2")}, []string{"a", "b", "c2"}},
 		{"none", []resource{static}, []string{}},
