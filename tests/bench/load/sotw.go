@@ -7,6 +7,8 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
+
+	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // sotwType is the client's state of one type on a State of the World stream.
@@ -42,6 +44,7 @@ func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
 	}
 	var resp sotwResponse
 	defer resp.release()
+	var eds edsTracker
 	for {
 		// Nothing of the last response is held past here: its names and versions were
 		// copied out.
@@ -69,7 +72,7 @@ func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
 		c.acked(matched)
 		switch resp.GetTypeUrl() {
 		case ClusterType:
-			if err := c.follow(state, EndpointType, clusterEDSNames(rs, stateNames(state, EndpointType)), request); err != nil {
+			if err := c.follow(state, EndpointType, eds.names(rs, stateNames(state, EndpointType)), request); err != nil {
 				return err
 			}
 			if len(stateNames(state, EndpointType)) == 0 && !subs.ldsRequested {
@@ -124,6 +127,50 @@ func stateNames(state map[string]*sotwType, typeURL string) []string {
 		return s.names
 	}
 	return nil
+}
+
+// edsTracker follows the EDS names of a stream's CDS responses by cluster content, as
+// Envoy skips the clusters whose content did not change: a cluster whose encoding hashes
+// as the one at its position in the last response has that one's EDS name, and only the
+// others are read. A SotW push resends a sidecar's ~1,000 clusters, of which a change
+// touches a few; reading every one took the driver more CPU than the server under test
+// spent on the push.
+type edsTracker struct {
+	hashes []uint64 // of each cluster of the last response, by position
+	eds    []string // the EDS name of each ("" when not EDS), from the subscription
+}
+
+// names returns the sorted EDS names of a CDS response's clusters, as clusterEDSNames:
+// prev itself when they are prev's names.
+func (t *edsTracker) names(rs []resource, prev []string) []string {
+	if len(rs) == len(t.hashes) && prev != nil {
+		same := true
+		for i, r := range rs {
+			h := protoconv.Hash(r.value)
+			if h == t.hashes[i] {
+				continue
+			}
+			if b := edsNameBytes(r.value); string(b) != t.eds[i] {
+				same = false
+				break
+			}
+			t.hashes[i] = h
+		}
+		if same {
+			return prev
+		}
+	}
+	out := clusterEDSNames(rs, prev)
+	t.hashes, t.eds = slices.Grow(t.hashes[:0], len(rs))[:len(rs)], slices.Grow(t.eds[:0], len(rs))[:len(rs)]
+	for i, r := range rs {
+		t.hashes[i], t.eds[i] = protoconv.Hash(r.value), ""
+		if b := edsNameBytes(r.value); len(b) > 0 {
+			if j, ok := slices.BinarySearch(out, string(b)); ok {
+				t.eds[i] = out[j] // shared with the subscription, not a copy
+			}
+		}
+	}
+	return out
 }
 
 // clusterEDSNames returns the sorted EDS names of a CDS response's clusters: prev itself

@@ -14,7 +14,26 @@ const hcmType = "type.googleapis.com/envoy.extensions.filters.network.http_conne
 // resourceName reads field 1 of a serialized resource: the name of a Cluster, Listener,
 // RouteConfiguration and ClusterLoadAssignment alike. Decoding thousands of clusters per
 // response per proxy would cost the driver more CPU than the server under test spends.
-func resourceName(b []byte) string { return string(bytesField(b, 1)) }
+// It reads the first occurrence and stops there: patches appended to a cached encoding
+// (protoconv.SharedMerged) do not rename.
+func resourceName(b []byte) string {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			return string(v)
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return ""
+		}
+		b = b[n:]
+	}
+	return ""
+}
 
 // scanCluster reads a serialized Cluster's name, whether it is an EDS cluster, and its
 // eds_cluster_config.service_name, without decoding or copying the rest.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func mustMarshal(t *testing.T, m proto.Message) []byte {
@@ -139,5 +140,41 @@ func TestClusterEDSNames(t *testing.T) {
 		if got := clusterEDSNames(tc.rs, prev); !cmp.Equal(got, tc.want) {
 			t.Errorf("%s: names = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The tracker follows a stream's CDS responses to the same names as clusterEDSNames:
+// unchanged clusters, a cluster changed with the same EDS name, renamed, reordered, one
+// more and one fewer.
+func TestEDSTrackerFollowsResponses(t *testing.T) {
+	ads := &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
+	eds := func(name, svc string, timeout int64) resource {
+		return resource{value: mustMarshal(t, &clusterv3.Cluster{
+			Name:                 name,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads, ServiceName: svc},
+			ConnectTimeout:       durationpb.New(time.Duration(timeout) * time.Second),
+		})}
+	}
+	static := resource{value: mustMarshal(t, &clusterv3.Cluster{Name: "BlackHoleCluster"})}
+	steps := [][]resource{
+		{eds("a", "", 1), static, eds("b", "b", 1)},
+		{eds("a", "", 1), static, eds("b", "b", 1)},
+		{eds("a", "", 2), static, eds("b", "b", 1)},
+		{eds("a", "a2", 2), static, eds("b", "b", 1)},
+		{eds("b", "b", 1), static, eds("a", "a2", 2)},
+		{eds("b", "b", 1), static, eds("a", "a2", 2), eds("c", "", 1)},
+		{eds("b", "b", 1), static},
+		{eds("b", "b", 1), eds("x", "", 1)},
+	}
+	var tr edsTracker
+	var names []string
+	for i, rs := range steps {
+		want := clusterEDSNames(rs, names)
+		got := tr.names(rs, names)
+		if !cmp.Equal(got, want) {
+			t.Fatalf("step %d: names = %v, want %v", i, got, want)
+		}
+		names = got
 	}
 }
