@@ -77,6 +77,7 @@ func (c *Cache) patchLast(pc *model.PushContext, p *model.Proxy, name string, po
 	}
 	src := &cachedRoutes{cache: c, encoded: map[*routev3.Route][]byte{}}
 	view := newPortServices(el.Services, port, src)
+	defer view.release()
 	hosts, ok := changedHosts(last.listener.VirtualServices, el.VirtualServices, view)
 	if !ok {
 		return nil

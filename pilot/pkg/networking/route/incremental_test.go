@@ -46,6 +46,15 @@ func TestOwnersOfMatchesMostSpecific(t *testing.T) {
 			t.Errorf("%s: owner %v, want %v", h, got[h].Key(), c.Key())
 		}
 	}
+	// A few hostnames take another path (ownersOfFew).
+	for _, h := range hosts {
+		if got := ownersOf(vses, []host.Name{h}); got[h] != want[h] {
+			t.Errorf("%s alone: owner %v, want %v", h, got[h], want[h])
+		}
+	}
+	if got := ownersOf(vses, hosts[:2]); got[hosts[0]] != want[hosts[0]] || got[hosts[1]] != want[hosts[1]] {
+		t.Errorf("%v: owners %v, want %v and %v", hosts[:2], got, want[hosts[0]], want[hosts[1]])
+	}
 	if want["web.app.svc.cluster.local"].Name != "vs3" || want["db.app.svc.cluster.local"].Name != "vs2" {
 		t.Fatal("the cases do not cover exact and wildcard owners: the test proves nothing")
 	}
