@@ -2,6 +2,8 @@ package load
 
 import (
 	"fmt"
+	"math/bits"
+	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/encoding"
@@ -34,7 +36,7 @@ func (clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	case *sotwResponse:
 		m.release()
 		m.buf = materialize(data)
-		return decodeSotW(m.buf, &m.DiscoveryResponse)
+		return m.decode()
 	case *deltaResponse:
 		m.release()
 		m.buf = materialize(data)
@@ -54,8 +56,42 @@ func (clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // HTTP/2 frames' buffers; a fresh contiguous copy of each 2 MB response made the driver's
 // collector work as hard as the server under test.
 type sotwResponse struct {
-	discoveryv3.DiscoveryResponse
-	buf []byte
+	versionInfo, typeURL, nonce string
+	// resources are the resources' values (the Anys' value fields), a list reused from
+	// one response to the next: a thousand Anys allocated per response were the driver's
+	// largest source of garbage.
+	resources []resource
+	buf       []byte
+}
+
+// decode reads buf: version_info, the resources' values, type_url and nonce.
+func (r *sotwResponse) decode() error {
+	r.versionInfo, r.typeURL, r.nonce = "", "", ""
+	clear(r.resources)
+	r.resources = r.resources[:0]
+	return fields(r.buf, func(f field) error {
+		switch f.num {
+		case 1:
+			r.versionInfo = string(f.bytes)
+		case 2:
+			res := resource{}
+			err := fields(f.bytes, func(f field) error {
+				if f.num == 2 {
+					res.value = f.bytes
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("DiscoveryResponse.resources: %w", err)
+			}
+			r.resources = append(r.resources, res)
+		case 4:
+			r.typeURL = string(f.bytes)
+		case 5:
+			r.nonce = string(f.bytes)
+		}
+		return nil
+	})
 }
 
 type deltaResponse struct {
@@ -194,4 +230,36 @@ func decodeAny(b []byte, typeURL *string) (*anypb.Any, error) {
 		return nil
 	})
 	return a, err
+}
+
+// clientBuffers is the simulated clients' gRPC buffer pool: grpc-go's default zeroes each
+// buffer it hands out, and the clients receive a sidecar's 2 MB of clusters into pooled
+// frame buffers on every push. Frames are read over the whole buffer, so no stale byte
+// is ever read. Buffers are classed by powers of two.
+type clientBuffers struct{}
+
+const maxClientBufferShift = 26
+
+var clientBufferPools [maxClientBufferShift + 1]sync.Pool
+
+func (clientBuffers) Get(n int) *[]byte {
+	shift := bits.Len(uint(n - 1))
+	if n <= 0 || shift > maxClientBufferShift {
+		b := make([]byte, n)
+		return &b
+	}
+	if b, ok := clientBufferPools[shift].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 1<<shift)
+	return &b
+}
+
+func (clientBuffers) Put(b *[]byte) {
+	shift := bits.Len(uint(cap(*b))) - 1
+	if shift < 0 || shift > maxClientBufferShift {
+		return
+	}
+	clientBufferPools[shift].Put(b)
 }

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -80,8 +81,9 @@ func TestClientCodecDecodesResponses(t *testing.T) {
 		if len(s.buf) != len(b1) || len(d.buf) != len(b2) {
 			t.Errorf("buffers of %d and %d bytes for %d and %d", len(s.buf), len(d.buf), len(b1), len(b2))
 		}
-		if got := s.GetResources()[1]; !proto.Equal(got, sotw.GetResources()[1]) || s.GetNonce() != "n3" {
-			t.Errorf("sotw response decoded as %v", &s.DiscoveryResponse)
+		if len(s.resources) != len(sotw.GetResources()) || !bytes.Equal(s.resources[1].value, sotw.GetResources()[1].GetValue()) ||
+			s.nonce != "n3" || s.versionInfo != sotw.GetVersionInfo() || s.typeURL != sotw.GetTypeUrl() {
+			t.Errorf("sotw response decoded as %+v", s)
 		}
 		if got := d.GetResources()[1]; got.GetName() != "b" || !proto.Equal(got.GetResource(), delta.GetResources()[1].GetResource()) {
 			t.Errorf("delta response decoded as %v", &d.DeltaDiscoveryResponse)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
@@ -278,7 +279,8 @@ func (d *driver) connect(ctx context.Context, ids []Identity) error {
 			// its xDS stream uses: grpc-go's own 64 KiB would make a server wait for the
 			// client's window updates within each large response.
 			grpc.WithInitialWindowSize(envoyStreamWindow),
-			grpc.WithInitialConnWindowSize(envoyConnectionWindow))
+			grpc.WithInitialConnWindowSize(envoyConnectionWindow),
+			experimental.WithBufferPool(clientBuffers{}))
 		if err != nil {
 			return err
 		}

@@ -51,26 +51,23 @@ func (c *Client) runSotW(ctx context.Context, conn *grpc.ClientConn) error {
 		if err := st.RecvMsg(&resp); err != nil {
 			return err
 		}
-		rs := make([]resource, len(resp.GetResources()))
-		for i, a := range resp.GetResources() {
-			rs[i] = resource{value: a.GetValue()}
-		}
-		matched := c.received(resp.GetTypeUrl(), len(resp.buf), rs, len(rs))
-		s := state[resp.GetTypeUrl()]
+		rs := resp.resources
+		matched := c.received(resp.typeURL, len(resp.buf), rs, len(rs))
+		s := state[resp.typeURL]
 		if s == nil {
 			continue // not subscribed; Envoy ignores it too
 		}
-		s.version, s.nonce = resp.GetVersionInfo(), resp.GetNonce()
-		if i := typeIndex(resp.GetTypeUrl()); i >= 0 {
+		s.version, s.nonce = resp.versionInfo, resp.nonce
+		if i := typeIndex(resp.typeURL); i >= 0 {
 			subs.got[i] = true
 		}
 		// The ACK goes first, then the subscriptions the response changed: Envoy pauses
 		// EDS (RDS) while it applies CDS (LDS), ACKs, then resumes.
-		if err := request(resp.GetTypeUrl()); err != nil {
+		if err := request(resp.typeURL); err != nil {
 			return err
 		}
 		c.acked(matched)
-		switch resp.GetTypeUrl() {
+		switch resp.typeURL {
 		case ClusterType:
 			if err := c.follow(state, EndpointType, eds.names(rs, stateNames(state, EndpointType)), request); err != nil {
 				return err
