@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/meshgen"
