@@ -66,31 +66,18 @@ type sotwResponse struct {
 
 // decode reads buf: version_info, the resources' values, type_url and nonce.
 func (r *sotwResponse) decode() error {
-	r.versionInfo, r.typeURL, r.nonce = "", "", ""
 	clear(r.resources)
 	r.resources = r.resources[:0]
-	return fields(r.buf, func(f field) error {
-		switch f.num {
-		case 1:
-			r.versionInfo = string(f.bytes)
-		case 2:
-			res := resource{}
-			err := fields(f.bytes, func(f field) error {
-				if f.num == 2 {
-					res.value = f.bytes
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("DiscoveryResponse.resources: %w", err)
+	return sotwFields(r.buf, &r.versionInfo, &r.typeURL, &r.nonce, func(b []byte) error {
+		res := resource{}
+		err := fields(b, func(f field) error {
+			if f.num == 2 {
+				res.value = f.bytes
 			}
-			r.resources = append(r.resources, res)
-		case 4:
-			r.typeURL = string(f.bytes)
-		case 5:
-			r.nonce = string(f.bytes)
-		}
-		return nil
+			return nil
+		})
+		r.resources = append(r.resources, res)
+		return err
 	})
 }
 
@@ -155,20 +142,29 @@ func fields(b []byte, f func(field) error) error {
 func decodeSotW(b []byte, m *discoveryv3.DiscoveryResponse) error {
 	proto.Reset(m)
 	var typeURL string
+	return sotwFields(b, &m.VersionInfo, &m.TypeUrl, &m.Nonce, func(b []byte) error {
+		a, err := decodeAny(b, &typeURL)
+		m.Resources = append(m.Resources, a)
+		return err
+	})
+}
+
+// sotwFields reads an encoded DiscoveryResponse's version_info, type_url and nonce into
+// the strings given (empty when absent), and calls resource with each resource's Any.
+func sotwFields(b []byte, version, typeURL, nonce *string, resource func([]byte) error) error {
+	*version, *typeURL, *nonce = "", "", ""
 	return fields(b, func(f field) error {
 		switch f.num {
 		case 1:
-			m.VersionInfo = string(f.bytes)
+			*version = string(f.bytes)
 		case 2:
-			a, err := decodeAny(f.bytes, &typeURL)
-			if err != nil {
+			if err := resource(f.bytes); err != nil {
 				return fmt.Errorf("DiscoveryResponse.resources: %w", err)
 			}
-			m.Resources = append(m.Resources, a)
 		case 4:
-			m.TypeUrl = string(f.bytes)
+			*typeURL = string(f.bytes)
 		case 5:
-			m.Nonce = string(f.bytes)
+			*nonce = string(f.bytes)
 		}
 		return nil
 	})
