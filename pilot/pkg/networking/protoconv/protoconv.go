@@ -141,35 +141,43 @@ var typeURLs sync.Map // protoreflect.FullName -> string
 // class: a route configuration of hundreds of virtual hosts is rebuilt for every proxy a
 // change reaches, and a sidecar's clusters (2 MB) are framed into one response per push;
 // writing into memory just freed costs less than into fresh pages, and leaves no garbage.
-// Smaller buffers are left to the collector.
-const (
-	minPooledShift = 16 // 64 KiB
-	maxPooledShift = 26 // 64 MiB
-)
-
-var buffers [maxPooledShift + 1]sync.Pool
+// Smaller buffers (under 64 KiB) are left to the collector.
+var buffers = classedPool[byte]{min: 16, max: 26} // 64 KiB to 64 MiB
 
 // Buffer returns an empty slice with capacity at least n, reused when one is pooled.
-func Buffer(n int) []byte {
-	shift := bits.Len(uint(n - 1)) // the smallest class holding n
-	if n <= 0 || shift < minPooledShift || shift > maxPooledShift {
-		return make([]byte, 0, n)
-	}
-	if b, ok := buffers[shift].Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 1<<shift)
-}
+func Buffer(n int) []byte { return buffers.get(n) }
 
 // Recycle returns a Buffer to the pool. The caller must not use b afterwards, nor must
 // anything else hold it.
-func Recycle(b []byte) {
-	shift := bits.Len(uint(cap(b))) - 1 // the largest class b holds
-	if shift < minPooledShift || shift > maxPooledShift {
+func Recycle(b []byte) { buffers.put(b) }
+
+// classedPool pools slices by capacity, one sync.Pool per power of two from 1<<min to
+// 1<<max; other sizes are left to the collector.
+type classedPool[T any] struct {
+	min, max int
+	pools    [32]sync.Pool
+}
+
+// get returns an empty slice with capacity at least n.
+func (c *classedPool[T]) get(n int) []T {
+	shift := bits.Len(uint(n - 1)) // the smallest class holding n
+	if n <= 0 || shift < c.min || shift > c.max {
+		return make([]T, 0, n)
+	}
+	if s, ok := c.pools[shift].Get().(*[]T); ok {
+		return (*s)[:0]
+	}
+	return make([]T, 0, 1<<shift)
+}
+
+// put pools s by the largest class its capacity holds.
+func (c *classedPool[T]) put(s []T) {
+	shift := bits.Len(uint(cap(s))) - 1
+	if shift < c.min || shift > c.max {
 		return
 	}
-	b = b[:0]
-	buffers[shift].Put(&b)
+	s = s[:0]
+	c.pools[shift].Put(&s)
 }
 
 // Encoding returns the resource's deterministic encoding.
@@ -183,36 +191,16 @@ func (r Resource) Encoding() ([]byte, error) {
 // Resource lists of a push are pooled like encodings: a sidecar's thousand clusters are
 // listed anew for each of its pushes (~100 KB of Resources), the ADS server encodes them
 // in place and drops the list once sent, and a DestinationRule edit lists the clusters of
-// every sidecar it reaches. Lists are classed by capacity, powers of two; shorter ones are
-// left to the collector.
-const (
-	minPooledResourcesShift = 8  // 256 resources
-	maxPooledResourcesShift = 16 // 65,536
-)
-
-var resourceLists [maxPooledResourcesShift + 1]sync.Pool
+// every sidecar it reaches. Shorter lists (under 256) are left to the collector.
+var resourceLists = classedPool[Resource]{min: 8, max: 16} // 256 to 65,536 resources
 
 // Resources returns an empty list with capacity at least n, reused when one is pooled.
-func Resources(n int) []Resource {
-	shift := bits.Len(uint(n - 1))
-	if n <= 0 || shift < minPooledResourcesShift || shift > maxPooledResourcesShift {
-		return make([]Resource, 0, n)
-	}
-	if rs, ok := resourceLists[shift].Get().(*[]Resource); ok {
-		return (*rs)[:0]
-	}
-	return make([]Resource, 0, 1<<shift)
-}
+func Resources(n int) []Resource { return resourceLists.get(n) }
 
-// RecycleResources returns a list to the pool, cleared. The caller must not use rs
-// afterwards, nor must anything else hold it; the resources themselves may live on.
+// RecycleResources returns a list to the pool, cleared to its capacity. The caller must
+// not use rs afterwards, nor must anything else hold it; the resources themselves may
+// live on.
 func RecycleResources(rs []Resource) {
-	shift := bits.Len(uint(cap(rs))) - 1
-	if shift < minPooledResourcesShift || shift > maxPooledResourcesShift {
-		return
-	}
-	rs = rs[:cap(rs)]
-	clear(rs)
-	rs = rs[:0]
-	resourceLists[shift].Put(&rs)
+	clear(rs[:cap(rs)])
+	resourceLists.put(rs)
 }
