@@ -411,7 +411,7 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 		}
 	}
 	d.cfg.Logf("%s %s/%s: %d/%d affected clients acked in %v (slowest after the store write %v; server CPU %v)", cr.Kind, ch.obj.Namespace, ch.obj.Name,
-		got, want, time.Since(t0).Round(time.Millisecond), maxAfterStore.Round(time.Millisecond), (procAfter.CPU-procBefore.CPU).Round(time.Millisecond))
+		got, want, time.Since(t0).Round(time.Millisecond), maxAfterStore.Round(time.Millisecond), (procAfter.CPU - procBefore.CPU).Round(time.Millisecond))
 	return nil
 }
 
