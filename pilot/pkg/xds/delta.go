@@ -182,8 +182,7 @@ func (s *Server) respondDelta(c *Connection, srv deltaSender, typeURL string, re
 	w.current = !nacked
 	c.mu.Unlock()
 	if skip {
-		recycle(es)
-		protoconv.RecycleResources(es)
+		discard(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())

@@ -114,8 +114,7 @@ func (s *Server) respondSotW(c *Connection, srv sotwSender, typeURL string, req 
 		(req != nil && !req.Forced && !force && w.NonceSent != "" && hash == w.sentHash)
 	c.mu.Unlock()
 	if skip {
-		recycle(es)
-		protoconv.RecycleResources(es)
+		discard(es)
 		return false, nil
 	}
 	nonce, version := s.nonces.next(), itoaVersion(s.pushVersion.Load())

@@ -89,6 +89,13 @@ func recycle(es []Resource) {
 	}
 }
 
+// discard drops a generated response that is not sent: its pooled encodings and its
+// list go back to their pools.
+func discard(es []Resource) {
+	recycle(es)
+	protoconv.RecycleResources(es)
+}
+
 // encode readies a generator's resources for the wire, in place (a generator's list is
 // the server's): each gets its Any, marshalled from its message when it has none, and
 // the hash of its encoding.
