@@ -28,6 +28,7 @@ import (
 	"github.com/sextant-mesh/sextant/pkg/config"
 	"github.com/sextant-mesh/sextant/pkg/config/mesh"
 	"github.com/sextant-mesh/sextant/pkg/config/schema"
+	"github.com/sextant-mesh/sextant/pkg/idlegc"
 	"github.com/sextant-mesh/sextant/pkg/log"
 )
 
@@ -77,6 +78,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	mesh    *meshv1alpha1.MeshConfig
 	started time.Time
+	idle    *idlegc.Collector
 }
 
 // configDirSettle is how long the config directory must be quiet before a burst of file
@@ -96,6 +98,9 @@ func New(args Args) (*Server, error) {
 	}
 	s := &Server{args: args, logs: logs, log: logs.Scope("default"), store: model.NewStoreFor(model.Options{DomainSuffix: args.Domain, ClusterID: args.ClusterID}, meshConfig.GetTrustDomain()), mesh: meshConfig, addrs: map[string]string{}}
 	f := args.Features
+	if f.IdleGCAfter > 0 {
+		s.idle = idlegc.New(idlegc.Options{After: f.IdleGCAfter, Log: logs.Scope("gc")})
+	}
 	s.xds = xds.NewServer(s.store, meshConfig, generate.Generators(), xds.Options{
 		Debounce:          debounce.Options{After: f.DebounceAfter, Max: f.DebounceMax, EDSDebounce: f.EnableEDSDebounce},
 		PushThrottle:      f.PushThrottle,
@@ -103,6 +108,7 @@ func New(args Args) (*Server, error) {
 		SendTimeout:       f.XDSSendTimeout,
 		Model:             model.Options{DomainSuffix: args.Domain, ClusterID: args.ClusterID},
 		ControlPlaneID:    f.PodName,
+		Idle:              s.idle,
 		Log:               logs.Scope("ads"),
 	})
 	s.debug = debug.New(s.xds, s.store)
@@ -166,6 +172,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.xds.InitPushContext()
 	s.xds.Start(ctx.Done())
+	if s.idle != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.idle.Run(ctx.Done()) }()
+	}
 	if err := s.serveGRPC(); err != nil {
 		return err
 	}

@@ -48,6 +48,12 @@ type Features struct {
 	// KubeMaxConcurrentReconciles is PILOT_KUBE_MAX_CONCURRENT_RECONCILES (0 =
 	// GOMAXPROCS): how many objects of one kind are reconciled at once. Sextant-specific.
 	KubeMaxConcurrentReconciles int
+
+	// IdleGCAfter is PILOT_IDLE_GC_AFTER (250ms; 0 disables): once no push or request has
+	// run for this long and half the heap's headroom is spent, Sextant collects garbage
+	// then, so that the collection does not land in the next push (pkg/idlegc).
+	// Sextant-specific.
+	IdleGCAfter time.Duration
 }
 
 type parser struct {
@@ -133,6 +139,7 @@ func Parse(env Env) (Features, []error) {
 		KubeConfig:                  p.str("KUBECONFIG", ""),
 		WatchNamespace:              p.str("ISTIO_WATCH_NAMESPACE", ""),
 		KubeMaxConcurrentReconciles: p.integer("PILOT_KUBE_MAX_CONCURRENT_RECONCILES", 0),
+		IdleGCAfter:                 p.duration("PILOT_IDLE_GC_AFTER", 250*time.Millisecond),
 	}
 	return f, p.errs
 }

@@ -52,3 +52,12 @@ func TestKubernetesSourceSettings(t *testing.T) {
 		t.Errorf("defaults: %+v", f)
 	}
 }
+
+func TestIdleGCAfter(t *testing.T) {
+	if f, _ := Parse(envOf(nil)); f.IdleGCAfter != 250*time.Millisecond {
+		t.Errorf("default PILOT_IDLE_GC_AFTER = %v, want 250ms", f.IdleGCAfter)
+	}
+	if f, errs := Parse(envOf(map[string]string{"PILOT_IDLE_GC_AFTER": "0"})); len(errs) != 0 || f.IdleGCAfter != 0 {
+		t.Errorf("PILOT_IDLE_GC_AFTER=0: %v, %v", f.IdleGCAfter, errs)
+	}
+}

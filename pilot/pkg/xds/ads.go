@@ -69,7 +69,10 @@ func (st *stream[Req]) run() error {
 				}
 				pushReady, kill = c.pushReady, c.kill
 			}
-			if err := st.handle(c, r); err != nil {
+			s.opts.Idle.Begin()
+			err := st.handle(c, r)
+			s.opts.Idle.End()
+			if err != nil {
 				return err
 			}
 		case <-pushReady:
@@ -77,9 +80,11 @@ func (st *stream[Req]) run() error {
 			if req == nil {
 				continue
 			}
+			s.opts.Idle.Begin()
 			s.throttle <- struct{}{}
 			err := st.push(c, req)
 			<-s.throttle
+			s.opts.Idle.End()
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sextant-mesh/sextant/pilot/pkg/model"
 	"github.com/sextant-mesh/sextant/pilot/pkg/xds/debounce"
+	"github.com/sextant-mesh/sextant/pkg/idlegc"
 )
 
 // Options tune the server; bootstrap fills them from istiod's env vars.
@@ -41,8 +42,11 @@ type Options struct {
 	Model model.Options
 	// ControlPlaneID identifies this instance (POD_NAME) in responses' control_plane.
 	ControlPlaneID string
-	Clock          clock.WithTicker
-	Log            logr.Logger
+	// Idle is told when pushes and requests run, to collect garbage between them (nil:
+	// no idle collections).
+	Idle  *idlegc.Collector
+	Clock clock.WithTicker
+	Log   logr.Logger
 }
 
 func (o *Options) defaults() {
@@ -147,6 +151,8 @@ func (s *Server) ConfigUpdate(req *model.PushRequest) {
 	if req.Start.IsZero() {
 		req.Start = s.opts.Clock.Now()
 	}
+	// The push is coming: no idle collection may start in the debounce window.
+	s.opts.Idle.Touch()
 	for r, n := range req.Reason {
 		s.metrics.pushTriggers.WithLabelValues(string(r)).Add(float64(n))
 	}
@@ -173,6 +179,8 @@ func (s *Server) buildPushContext(req *model.PushRequest) *model.PushContext {
 // debouncedPush builds the next PushContext and queues the push on the connections it
 // may affect.
 func (s *Server) debouncedPush(req *model.PushRequest, events int) {
+	s.opts.Idle.Begin()
+	defer s.opts.Idle.End()
 	s.metrics.debounceTime.Observe(s.opts.Clock.Since(req.Start).Seconds())
 	req.Push = s.buildPushContext(req)
 	s.push.Store(req.Push)

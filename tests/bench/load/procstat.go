@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,9 @@ func scrape(url string) (Metrics, error) {
 			case m.GetHistogram() != nil:
 				out[name+"_count"+labelString(m)] = float64(m.GetHistogram().GetSampleCount())
 				out[name+"_sum"+labelString(m)] = m.GetHistogram().GetSampleSum()
+			case m.GetSummary() != nil:
+				out[name+"_count"+labelString(m)] = float64(m.GetSummary().GetSampleCount())
+				out[name+"_sum"+labelString(m)] = m.GetSummary().GetSampleSum()
 			}
 		}
 	}
@@ -178,4 +182,11 @@ func machineCPU() (busy, steal time.Duration) {
 	}
 	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
 	return tick(v[0] + v[1] + v[2] + v[5] + v[6]), tick(v[7])
+}
+
+// gcCycles is the number of collections this process has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

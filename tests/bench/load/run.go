@@ -350,11 +350,13 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 	if err != nil {
 		return err
 	}
+	driverGCs := gcCycles()
 	t0 := time.Now()
 	if err := dir.Update(ch.obj); err != nil {
 		return err
 	}
 	got := d.waitAcks(ctx, notify, affected, want)
+	driverGCs = gcCycles() - driverGCs
 	last, err := d.waitQuiet(ctx, t0)
 	if err != nil {
 		return err
@@ -410,8 +412,9 @@ func (d *driver) measure(ctx context.Context, p *planner, dir *meshdir.Dir, cr *
 			maxAfterStore = max(maxAfterStore, w.ackedAt.Sub(stored))
 		}
 	}
-	d.cfg.Logf("%s %s/%s: %d/%d affected clients acked in %v (slowest after the store write %v; server CPU %v)", cr.Kind, ch.obj.Namespace, ch.obj.Name,
-		got, want, time.Since(t0).Round(time.Millisecond), maxAfterStore.Round(time.Millisecond), (procAfter.CPU - procBefore.CPU).Round(time.Millisecond))
+	d.cfg.Logf("%s %s/%s: %d/%d affected clients acked in %v (slowest after the store write %v; server CPU %v, collections %v; driver collections while waiting %d)",
+		cr.Kind, ch.obj.Namespace, ch.obj.Name, got, want, time.Since(t0).Round(time.Millisecond), maxAfterStore.Round(time.Millisecond),
+		(procAfter.CPU - procBefore.CPU).Round(time.Millisecond), metricsAfter["go_gc_duration_seconds_count"]-metricsBefore["go_gc_duration_seconds_count"], driverGCs)
 	return nil
 }
 
