@@ -106,12 +106,21 @@ type Client struct {
 	win        *window
 	total      Counts
 	held       [4]int // resources currently held, by type
+	largest    [4]int // bytes of the largest response received, by type
 	lastErr    error
 	reconnects int
 	refusals   int // streams refused by the server's rate limit
 
 	ready     chan struct{}
 	readyOnce sync.Once
+}
+
+// largestResponses are the sizes of the largest responses the client has received, by
+// type (0: none).
+func (c *Client) largestResponses() [4]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.largest
 }
 
 func newClient(index int, id Identity, delta bool, activity *atomic.Int64) (*Client, error) {
@@ -169,6 +178,7 @@ func (c *Client) received(typeURL string, size int, rs []resource, held int) *wi
 	c.total[i].Resources += tc.Resources
 	c.total[i].Bytes += tc.Bytes
 	c.held[i] = held
+	c.largest[i] = max(c.largest[i], size)
 	w := c.win
 	if w == nil {
 		return nil

@@ -12,8 +12,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/sextant-mesh/sextant/pilot/pkg/networking/protoconv"
 )
 
 // clientCodec is the simulated clients' gRPC codec. It decodes discovery responses the way
@@ -49,10 +47,10 @@ func (clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return standardCodec.Unmarshal(data, v)
 }
 
-// sotwResponse and deltaResponse are responses whose resources alias a pooled copy of the
-// received bytes, for a client that reads one response at a time: release returns the
-// copy to the pool once the client has read the response (a stream receiving into the
-// same value releases the previous one first). grpc-go hands a message over in its
+// sotwResponse and deltaResponse are responses whose resources alias a copy of the
+// received bytes in a responseBuffers buffer, for a client that reads one response at a
+// time: release returns the copy once the client has read the response (a stream
+// receiving into the same value releases the previous one first). grpc-go hands a message over in its
 // HTTP/2 frames' buffers; a fresh contiguous copy of each 2 MB response made the driver's
 // collector work as hard as the server under test.
 type sotwResponse struct {
@@ -89,17 +87,86 @@ type deltaResponse struct {
 func (r *sotwResponse) release()  { recycle(&r.buf) }
 func (r *deltaResponse) release() { recycle(&r.buf) }
 
-// materialize copies data into one pooled buffer.
+// materialize copies data into one buffer of responses.
 func materialize(data mem.BufferSlice) []byte {
-	b := protoconv.Buffer(data.Len())[:data.Len()]
+	b := responses.get(data.Len())
 	data.CopyTo(b)
 	return b
 }
 
 func recycle(b *[]byte) {
 	if *b != nil {
-		protoconv.Recycle(*b)
+		responses.put(*b)
 		*b = nil
+	}
+}
+
+// responses are the buffers the simulated clients receive responses into and copy them
+// into.
+var responses responseBuffers
+
+// responseBuffers are free lists of buffers by power-of-two size class, which keep what
+// they are given (a sync.Pool's are dropped by collections). Before a change the driver
+// reserves a buffer for each client it will reach, touched page by page: a buffer fresh
+// from the kernel page-faults as it is first written, and the first changes of a run
+// (30 clients receiving 2 MB each) cost the driver twice the CPU of later ones, which it
+// took from the server under test on the same cores.
+type responseBuffers struct {
+	mu   sync.Mutex
+	free [maxResponseShift + 1][][]byte
+}
+
+const maxResponseShift = 30
+
+func responseClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
+
+// get returns a buffer of length n.
+func (p *responseBuffers) get(n int) []byte {
+	c := responseClass(n)
+	if c > maxResponseShift {
+		return make([]byte, n)
+	}
+	p.mu.Lock()
+	if k := len(p.free[c]); k > 0 {
+		b := p.free[c][k-1]
+		p.free[c] = p.free[c][:k-1]
+		p.mu.Unlock()
+		return b[:n]
+	}
+	p.mu.Unlock()
+	return make([]byte, n, 1<<c)
+}
+
+// put returns a buffer get returned.
+func (p *responseBuffers) put(b []byte) {
+	c := responseClass(cap(b))
+	if cap(b) != 1<<c || c > maxResponseShift {
+		return
+	}
+	p.mu.Lock()
+	p.free[c] = append(p.free[c], b[:0])
+	p.mu.Unlock()
+}
+
+// reserve makes sure a free buffer is ready for each size in sizes, touching the pages
+// of those it allocates.
+func (p *responseBuffers) reserve(sizes []int) {
+	var want [maxResponseShift + 1]int
+	for _, n := range sizes {
+		if c := responseClass(n); c <= maxResponseShift {
+			want[c]++
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, n := range want {
+		for len(p.free[c]) < n {
+			b := make([]byte, 1<<c)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			p.free[c] = append(p.free[c], b[:0])
+		}
 	}
 }
 
@@ -228,34 +295,16 @@ func decodeAny(b []byte, typeURL *string) (*anypb.Any, error) {
 	return a, err
 }
 
-// clientBuffers is the simulated clients' gRPC buffer pool: grpc-go's default zeroes each
-// buffer it hands out, and the clients receive a sidecar's 2 MB of clusters into pooled
-// frame buffers on every push. Frames are read over the whole buffer, so no stale byte
-// is ever read. Buffers are classed by powers of two.
+// clientBuffers is the simulated clients' gRPC buffer pool, over the same free lists as
+// their response copies: grpc-go's default zeroes each buffer it hands out, and the
+// clients receive a sidecar's 2 MB of clusters into frame buffers on every push, all of
+// them held until the message is complete. Frames are read over the whole buffer, so no
+// stale byte is ever read.
 type clientBuffers struct{}
 
-const maxClientBufferShift = 26
-
-var clientBufferPools [maxClientBufferShift + 1]sync.Pool
-
 func (clientBuffers) Get(n int) *[]byte {
-	shift := bits.Len(uint(n - 1))
-	if n <= 0 || shift > maxClientBufferShift {
-		b := make([]byte, n)
-		return &b
-	}
-	if b, ok := clientBufferPools[shift].Get().(*[]byte); ok {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<shift)
+	b := responses.get(n)
 	return &b
 }
 
-func (clientBuffers) Put(b *[]byte) {
-	shift := bits.Len(uint(cap(*b))) - 1
-	if shift < 0 || shift > maxClientBufferShift {
-		return
-	}
-	clientBufferPools[shift].Put(b)
-}
+func (clientBuffers) Put(b *[]byte) { responses.put(*b) }

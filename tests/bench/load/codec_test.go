@@ -95,3 +95,30 @@ func TestClientCodecDecodesResponses(t *testing.T) {
 		t.Error("release kept the buffers")
 	}
 }
+
+func TestResponseBuffersReserve(t *testing.T) {
+	var p responseBuffers
+	p.reserve([]int{3 << 20, 3 << 20, 100})
+	if got := len(p.free[responseClass(3<<20)]); got != 2 {
+		t.Fatalf("reserved %d buffers of 4 MiB, want 2", got)
+	}
+	a, b := p.get(3<<20), p.get(2<<20+1)
+	if len(a) != 3<<20 || len(b) != 2<<20+1 || cap(a) != 4<<20 || cap(b) != 4<<20 {
+		t.Fatalf("get: len/cap %d/%d and %d/%d", len(a), cap(a), len(b), cap(b))
+	}
+	if a[4096] != 1 {
+		t.Error("a reserved buffer was not touched")
+	}
+	if len(p.free[responseClass(3<<20)]) != 0 {
+		t.Error("get did not take the reserved buffers")
+	}
+	p.put(a)
+	p.reserve([]int{3 << 20})
+	if got := len(p.free[responseClass(3<<20)]); got != 1 {
+		t.Errorf("reserve with a free buffer: %d free, want 1 (nothing allocated)", got)
+	}
+	p.put(make([]byte, 10, 12)) // not from get: dropped
+	if len(p.free[responseClass(12)]) != 0 {
+		t.Error("kept a buffer whose capacity is not a class size")
+	}
+}

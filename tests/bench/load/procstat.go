@@ -20,6 +20,8 @@ type ProcStat struct {
 	CPU time.Duration // user + system, all threads
 	// RSS and PeakRSS (VmHWM) in bytes.
 	RSS, PeakRSS int64
+	// MinorFaults are page faults served without I/O: memory touched for the first time.
+	MinorFaults int64
 }
 
 // clockTicks is USER_HZ, 100 on every Linux ABI Go supports.
@@ -44,6 +46,7 @@ func readProc(pid int) (ProcStat, error) {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	ps.CPU = time.Duration(utime+stime) * time.Second / clockTicks
+	ps.MinorFaults, _ = strconv.ParseInt(fields[7], 10, 64)
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return ps, err
