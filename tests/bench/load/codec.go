@@ -50,9 +50,9 @@ func (clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // sotwResponse and deltaResponse are responses whose resources alias a copy of the
 // received bytes in a responseBuffers buffer, for a client that reads one response at a
 // time: release returns the copy once the client has read the response (a stream
-// receiving into the same value releases the previous one first). grpc-go hands a message over in its
-// HTTP/2 frames' buffers; a fresh contiguous copy of each 2 MB response made the driver's
-// collector work as hard as the server under test.
+// receiving into the same value releases the previous one first). grpc-go hands a
+// message over in its HTTP/2 frames' buffers; a fresh contiguous copy of each 2 MB
+// response made the driver's collector work as hard as the server under test.
 type sotwResponse struct {
 	versionInfo, typeURL, nonce string
 	// resources are the resources' values (the Anys' value fields), a list reused from
